@@ -1,0 +1,64 @@
+"""The Iceberg catalog: one PyIceberg catalog for every read and write of the platform.
+
+Embedded default: a SQL catalog on SQLite with a file:// warehouse. A shared catalog (JDBC database,
+REST) and an s3:// warehouse are chosen by settings only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.table import Table
+
+from .identifiers import NAMESPACES, split_table_name
+from .settings import Settings, load_settings
+
+
+@lru_cache(maxsize=8)
+def _catalog_for(name: str, uri: str, warehouse: str) -> Catalog:
+    if uri.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if warehouse.startswith("file://"):
+        from pathlib import Path
+        from urllib.parse import urlparse
+
+        Path(urlparse(warehouse).path).mkdir(parents=True, exist_ok=True)
+    properties = {"type": "sql", "uri": uri, "warehouse": warehouse}
+    if uri.startswith("http://") or uri.startswith("https://"):
+        properties["type"] = "rest"
+    catalog = load_catalog(name, **properties)
+    for namespace in NAMESPACES:
+        try:
+            catalog.create_namespace(namespace)
+        except NamespaceAlreadyExistsError:
+            pass
+    return catalog
+
+
+def get_catalog(settings: Settings | None = None) -> Catalog:
+    settings = settings or load_settings()
+    return _catalog_for(settings.catalog_name, settings.catalog_uri, settings.warehouse)
+
+
+def load_table(full_name: str, catalog: Catalog | None = None) -> Table | None:
+    """The Iceberg table 'namespace.table', or None when it does not exist yet."""
+    namespace, table = split_table_name(full_name)
+    catalog = catalog or get_catalog()
+    try:
+        return catalog.load_table((namespace, table))
+    except NoSuchTableError:
+        return None
+
+
+def list_tables(catalog: Catalog | None = None) -> list[str]:
+    """Every table of every namespace, as 'namespace.table', sorted."""
+    catalog = catalog or get_catalog()
+    names = []
+    for namespace in catalog.list_namespaces():
+        for identifier in catalog.list_tables(namespace):
+            names.append(".".join(identifier))
+    return sorted(names)

@@ -1,0 +1,74 @@
+"""DuckDB as stateless compute over Iceberg.
+
+Every connection is in-memory and sees each Iceberg table as a view ``<namespace>.<table>`` over
+``iceberg_scan(<current metadata file>)``. Nothing is kept in a .duckdb file, so any number of tasks
+can read and compute in parallel without DuckDB's one-writer file lock; every write goes through
+PyIceberg (see writes.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import duckdb
+from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
+
+from .catalog import get_catalog, list_tables, load_table
+from .identifiers import NAMESPACES, quote, split_table_name
+
+DUCKDB_VERSION = "1.5.5"
+# avro must be loaded before iceberg: the iceberg extension reads manifests through it.
+_EXTENSIONS = ("avro", "iceberg", "httpfs")
+
+
+def _extension_path(name: str) -> Path:
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            f"duckdb_extension_{name}=={DUCKDB_VERSION} is not installed; run `make install` "
+            "(DuckDB extensions are loaded from PyPI packages because INSTALL needs the network)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "extensions" / f"v{DUCKDB_VERSION}" / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: duckdb must be exactly {DUCKDB_VERSION} for its extensions to load")
+    return path
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    for name in _EXTENSIONS:
+        con.execute(f"LOAD '{_extension_path(name)}'")
+
+
+def register_table(con: duckdb.DuckDBPyConnection, full_name: str, table: Table) -> None:
+    """(Re)point the view <namespace>.<table> at the table's current metadata file."""
+    namespace, name = split_table_name(full_name)
+    location = table.metadata_location.replace("'", "''")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
+    con.execute(
+        f"CREATE OR REPLACE VIEW {quote(namespace)}.{quote(name)} AS SELECT * FROM iceberg_scan('{location}')"
+    )
+    # The comment marks the view as an Iceberg table for dbt's relation cache (see the dbt package).
+    con.execute(f"COMMENT ON VIEW {quote(namespace)}.{quote(name)} IS 'iceberg'")
+
+
+def register_catalog(con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None) -> list[str]:
+    """Create a view for every table of the catalog; returns the names registered."""
+    catalog = catalog or get_catalog()
+    for namespace in NAMESPACES:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
+    names = list_tables(catalog)
+    for full_name in names:
+        table = load_table(full_name, catalog)
+        if table is not None:
+            register_table(con, full_name, table)
+    return names
+
+
+def connect(catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB with the extensions loaded and every Iceberg table visible."""
+    con = duckdb.connect(":memory:")
+    load_extensions(con)
+    register_catalog(con, catalog)
+    return con
