@@ -1,0 +1,27 @@
+{#- The only engine-specific SQL of the pipelines: each macro dispatches per adapter, so model SQL
+    runs unchanged on DuckDB and on Spark. -#}
+
+{% macro add_days(date_expr, days_expr) %}
+  {{ return(adapter.dispatch('add_days', 'lakehouse')(date_expr, days_expr)) }}
+{% endmacro %}
+{% macro duckdb__add_days(date_expr, days_expr) %}cast(({{ date_expr }}) + cast({{ days_expr }} as integer) as date){% endmacro %}
+{% macro spark__add_days(date_expr, days_expr) %}date_add({{ date_expr }}, cast({{ days_expr }} as int)){% endmacro %}
+
+{% macro days_between(start_expr, end_expr) %}
+  {{ return(adapter.dispatch('days_between', 'lakehouse')(start_expr, end_expr)) }}
+{% endmacro %}
+{% macro duckdb__days_between(start_expr, end_expr) %}cast(date_diff('day', {{ start_expr }}, {{ end_expr }}) as integer){% endmacro %}
+{% macro spark__days_between(start_expr, end_expr) %}datediff({{ end_expr }}, {{ start_expr }}){% endmacro %}
+
+{% macro matches_regex(expr, pattern) %}
+  {{ return(adapter.dispatch('matches_regex', 'lakehouse')(expr, pattern)) }}
+{% endmacro %}
+{% macro duckdb__matches_regex(expr, pattern) %}coalesce(regexp_full_match({{ expr }}, '{{ pattern }}'), false){% endmacro %}
+{% macro spark__matches_regex(expr, pattern) %}coalesce({{ expr }} rlike '^(?:{{ pattern }})$', false){% endmacro %}
+
+{#- A relation of one integer column holding start..end inclusive, e.g. forecast day offsets. -#}
+{% macro integer_series(start, end, column_name) %}
+  {{ return(adapter.dispatch('integer_series', 'lakehouse')(start, end, column_name)) }}
+{% endmacro %}
+{% macro duckdb__integer_series(start, end, column_name) %}select cast(unnest(range({{ start }}, {{ end }} + 1)) as integer) as {{ column_name }}{% endmacro %}
+{% macro spark__integer_series(start, end, column_name) %}select explode(sequence({{ start }}, {{ end }})) as {{ column_name }}{% endmacro %}

@@ -1,0 +1,74 @@
+{#-
+  Iceberg materializations for the DuckDB engine. The model's SQL runs in the in-memory DuckDB into a
+  scratch table; the lakehouse dbt plugin (src/lakehouse/dbt_plugin.py) commits it to the Iceberg
+  table <schema>.<alias> in ONE PyIceberg snapshot and re-points the view. A model whose SQL fails
+  never reaches the commit, so the table keeps its previous snapshot.
+
+  dbt lets only the root project replace built-in materializations, so each pipeline's dbt project
+  routes to these in macros/lakehouse.sql (a few one-line wrappers, see the README).
+-#}
+
+{% macro iceberg_materialize(strategy) %}
+  {%- set target_relation = this.incorporate(type='table') -%}
+  {%- set scratch = api.Relation.create(database=this.database, schema='main', identifier=this.identifier ~ '__lakehouse_result', type='table') -%}
+  {%- set unique_key = config.get('unique_key') -%}
+  {%- set partition_by = config.get('partition_by') -%}
+
+  {{ run_hooks(pre_hooks) }}
+  {% call statement('main') -%}
+    create or replace table {{ scratch }} as (
+      {{ compiled_code }}
+    )
+  {%- endcall %}
+  {% do adapter.store_relation(
+      'lakehouse', scratch, [], this.schema ~ '.' ~ this.identifier, 'iceberg',
+      {'strategy': strategy, 'unique_key': unique_key, 'partition_by': partition_by,
+       'node': model.unique_id, 'invocation_id': invocation_id}) %}
+  {{ run_hooks(post_hooks) }}
+  {{ return({'relations': [target_relation]}) }}
+{% endmacro %}
+
+
+{% materialization table, adapter='duckdb' %}
+  {{ return(lakehouse.iceberg_materialize('overwrite')) }}
+{% endmaterialization %}
+
+
+{% materialization incremental, adapter='duckdb' %}
+  {#- A first run or --full-refresh rebuilds the whole table; afterwards the strategy applies. -#}
+  {%- set strategy = config.get('incremental_strategy') or 'append' -%}
+  {%- if strategy not in ['append', 'merge', 'insert_overwrite'] -%}
+    {{ exceptions.raise_compiler_error("incremental_strategy '" ~ strategy ~ "' is not supported on Iceberg here; use append, merge or insert_overwrite") }}
+  {%- endif -%}
+  {%- if strategy == 'merge' and not config.get('unique_key') -%}
+    {{ exceptions.raise_compiler_error("incremental_strategy 'merge' needs a unique_key") }}
+  {%- endif -%}
+  {{ return(lakehouse.iceberg_materialize(strategy if is_incremental() else 'overwrite')) }}
+{% endmaterialization %}
+
+
+{% materialization seed, adapter='duckdb' %}
+  {#- Load the CSV into DuckDB with dbt's own loader, then commit it to Iceberg like a table model. -#}
+  {%- set agate_table = load_agate_table() -%}
+  {%- do store_result('agate_table', response='OK', agate_table=agate_table) -%}
+  {% call statement('drop_registered_view') -%}
+    drop view if exists {{ this }}
+  {%- endcall %}
+  {%- set create_sql = create_csv_table(model, agate_table) -%}
+  {%- set load_sql = load_csv_rows(model, agate_table) -%}
+  {#- dbt loads seed rows through add_query, which opens a transaction even with
+      disable_transactions: commit it so the plugin's cursor sees the rows. -#}
+  {%- do adapter.commit() -%}
+  {% call noop_statement('main', 'INSERT ' ~ (agate_table.rows | length), code='INSERT', rows_affected=(agate_table.rows | length)) -%}
+    {{ create_sql }}
+  {%- endcall %}
+  {% do adapter.store_relation(
+      'lakehouse', this.incorporate(type='table'), [], this.schema ~ '.' ~ this.identifier, 'iceberg',
+      {'strategy': 'overwrite', 'node': model.unique_id, 'invocation_id': invocation_id}) %}
+  {{ return({'relations': [this.incorporate(type='table')]}) }}
+{% endmaterialization %}
+
+
+{% materialization view, adapter='duckdb' %}
+  {{ exceptions.raise_compiler_error("model " ~ model.name ~ ": materialized='view' would live only in one task's in-memory DuckDB; use 'table', 'incremental' or 'ephemeral'") }}
+{% endmaterialization %}

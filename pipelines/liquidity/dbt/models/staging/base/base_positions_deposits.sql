@@ -1,0 +1,1 @@
+{{ validate_positions(source('core_banking', 'positions_deposits')) }}

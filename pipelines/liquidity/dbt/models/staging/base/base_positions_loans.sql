@@ -1,0 +1,1 @@
+{{ validate_positions(source('loan_system', 'positions_loans')) }}

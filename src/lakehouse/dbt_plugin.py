@@ -1,0 +1,64 @@
+"""The dbt-duckdb plugin that makes every dbt model an Iceberg table.
+
+On connect it loads DuckDB's extensions (offline, from the PyPI packages) and registers every Iceberg
+table as a view ``<namespace>.<table>``, so ``source()`` and ``ref()`` resolve from the catalog. The
+shared dbt package's materializations compute a model into a scratch DuckDB table and call
+``adapter.store_relation('lakehouse', ...)``, which lands here: one atomic PyIceberg commit, then the
+view is re-pointed at the new snapshot for the models that follow in the same invocation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+from dbt.adapters.duckdb.utils import TargetConfig
+from duckdb import DuckDBPyConnection
+
+from . import compute, writes
+from .catalog import get_catalog
+
+
+class Plugin(BasePlugin):
+    def initialize(self, plugin_config: dict[str, Any]) -> None:
+        self._conn: DuckDBPyConnection | None = None
+
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        # Profile `settings:` are applied too late to load extensions: do it here.
+        compute.load_extensions(conn)
+        compute.register_catalog(conn, get_catalog())
+        self._conn = conn
+
+    def store(self, target_config: TargetConfig) -> None:
+        if self._conn is None:
+            raise RuntimeError("the lakehouse plugin stores a model only after its connection is configured")
+        options = dict(target_config.config or {})
+        full_name = target_config.location.path
+        scratch = target_config.relation
+        cursor = self._conn.cursor()
+        try:
+            data = cursor.execute(f"select * from {scratch}").fetch_arrow_table()
+            # Drop first: a seed's scratch table has the name its view is about to take.
+            cursor.execute(f"drop table if exists {scratch}")
+            table = writes.write(
+                full_name,
+                data,
+                options.get("strategy", "overwrite"),
+                unique_key=_as_list(options.get("unique_key")),
+                partition_by=_as_list(options.get("partition_by")),
+                snapshot_properties={
+                    "dbt.node": options.get("node", ""),
+                    "dbt.invocation_id": options.get("invocation_id", ""),
+                },
+            )
+            compute.register_table(cursor, full_name, table)
+        finally:
+            cursor.close()
+
+
+def _as_list(value: Any) -> list[str] | None:
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
