@@ -1,0 +1,39 @@
+# The whole developer interface. `make run` and `make test` install what they need by themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+VENV := .venv
+UV := .tools/bin/uv
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench ui lock clean
+
+install: $(STAMP)
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Exact versions from requirements.lock; the project itself in editable mode.
+$(STAMP): requirements.lock pyproject.toml $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(VENV)/bin/python requirements.lock
+	$(UV) pip install --quiet --python $(VENV)/bin/python --no-deps -e .
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/lakehouse run $(PIPELINES)
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(VENV)/bin/python -m bench
+
+ui: install
+	$(VENV)/bin/lakehouse ui
+
+lock: $(UV)
+	$(UV) pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf .lakehouse .pytest_cache pipelines/*/dbt/target pipelines/*/dbt/dbt_packages pipelines/*/dbt/logs
