@@ -1,0 +1,109 @@
+"""Every Iceberg write strategy, read back by a second engine (DuckDB's iceberg_scan)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from lakehouse import compute, writes
+from lakehouse.catalog import load_table
+from lakehouse.identifiers import InvalidIdentifier
+from lakehouse.partitioning import InvalidPartitioning
+
+D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+
+
+def rows(sql: str) -> list[tuple]:
+    return compute.connect().sql(sql).fetchall()
+
+
+def test_overwrite_creates_then_replaces_atomically(lakehouse_home):
+    writes.write("marts.t", pa.table({"k": [1, 2], "v": ["a", "b"]}))
+    writes.write("marts.t", pa.table({"k": [3], "v": ["c"]}))
+    assert rows("select k, v from marts.t") == [(3, "c")]
+    table = load_table("marts.t")
+    assert len(table.snapshots()) >= 2
+    # Time travel: the first snapshot still holds the first rows.
+    first = table.scan(snapshot_id=table.snapshots()[0].snapshot_id).to_arrow()
+    assert sorted(first.column("k").to_pylist()) == [1, 2]
+
+
+def test_append_adds_rows(lakehouse_home):
+    writes.write("raw.t", pa.table({"k": [1]}))
+    writes.write("raw.t", pa.table({"k": [2]}), "append")
+    assert rows("select k from raw.t order by k") == [(1,), (2,)]
+
+
+def test_merge_replaces_matched_keys_and_adds_new_ones(lakehouse_home):
+    writes.write("staging.t", pa.table({"k": [1, 2], "v": ["a", "b"]}))
+    writes.write("staging.t", pa.table({"k": [2, 3], "v": ["B", "c"]}), "merge", unique_key=["k"])
+    assert rows("select k, v from staging.t order by k") == [(1, "a"), (2, "B"), (3, "c")]
+
+
+def test_merge_of_unchanged_rows_writes_no_snapshot(lakehouse_home):
+    writes.write("staging.t", pa.table({"k": [1, 2], "v": ["a", "b"]}))
+    before = len(load_table("staging.t").snapshots())
+    writes.write("staging.t", pa.table({"k": [1, 2], "v": ["a", "b"]}), "merge", unique_key=["k"])
+    assert len(load_table("staging.t").snapshots()) == before
+
+
+def test_merge_with_duplicate_keys_is_refused_and_changes_nothing(lakehouse_home):
+    writes.write("staging.t", pa.table({"k": [1], "v": ["a"]}))
+    snapshot = load_table("staging.t").current_snapshot().snapshot_id
+    with pytest.raises(writes.WriteError, match=r"duplicate values of unique_key \['k'\]"):
+        writes.write("staging.t", pa.table({"k": [1, 1], "v": ["x", "y"]}), "merge", unique_key=["k"])
+    assert load_table("staging.t").current_snapshot().snapshot_id == snapshot
+
+
+def test_merge_adds_new_columns_in_the_same_commit(lakehouse_home):
+    writes.write("staging.t", pa.table({"k": [1, 2], "v": ["a", "b"]}))
+    versions = len(load_table("staging.t").metadata.metadata_log)
+    writes.write("staging.t", pa.table({"k": [2], "v": ["B"], "extra": [2.5]}), "merge", unique_key=["k"])
+    assert rows("select k, v, extra from staging.t order by k") == [(1, "a", None), (2, "B", 2.5)]
+    table = load_table("staging.t")
+    assert [f.name for f in table.schema().fields] == ["k", "v", "extra"]
+    # Schema change, delete and append are one commit: exactly one new metadata version.
+    assert len(table.metadata.metadata_log) == versions + 1
+
+
+def test_insert_overwrite_replaces_only_the_partitions_present(lakehouse_home):
+    writes.write("marts.t", pa.table({"d": [D1, D1, D2], "v": ["a", "b", "c"]}), partition_by=["d"])
+    writes.write("marts.t", pa.table({"d": [D1], "v": ["z"]}), "insert_overwrite")
+    assert rows("select d, v from marts.t order by d, v") == [(D1, "z"), (D2, "c")]
+
+
+def test_insert_overwrite_needs_identity_partitions(lakehouse_home):
+    data = pa.table({"ts": [dt.datetime(2026, 11, 1, 5)], "v": [1]})
+    writes.write("marts.t", data, partition_by=["day(ts)"])
+    with pytest.raises(writes.WriteError, match="identity partitions only"):
+        writes.write("marts.t", data, "insert_overwrite")
+
+
+def test_partition_transforms_from_config(lakehouse_home):
+    data = pa.table({"ts": [dt.datetime(2026, 11, 1, 5)], "id": [7]})
+    table = writes.write("raw.t", data, partition_by=["day(ts)", "bucket(4, id)"])
+    assert [str(f.transform) for f in table.spec().fields] == ["day", "bucket[4]"]
+
+
+def test_table_rebuild_with_a_new_layout(lakehouse_home):
+    writes.write("marts.t", pa.table({"d": [D1], "old": ["x"]}), partition_by=["d"])
+    table = writes.write("marts.t", pa.table({"k": [1], "v": ["only"]}), partition_by=["v"])
+    assert rows("select * from marts.t") == [(1, "only")]
+    assert [f.name for f in table.schema().fields] == ["k", "v"]
+
+
+def test_bad_partition_expression_and_bad_names_are_refused_before_writing(lakehouse_home):
+    with pytest.raises(InvalidPartitioning, match="unsupported partition expression 'weekly\\(d\\)'"):
+        writes.write("marts.t", pa.table({"d": [D1]}), partition_by=["weekly(d)"])
+    with pytest.raises(InvalidIdentifier, match="invalid column name 'bad name'"):
+        writes.write("marts.t", pa.table({"bad name": [1]}))
+    with pytest.raises(InvalidIdentifier, match="must be '<namespace>.<table>'"):
+        writes.write("t", pa.table({"k": [1]}))
+    assert load_table("marts.t") is None
+
+
+def test_unknown_strategy_is_refused(lakehouse_home):
+    with pytest.raises(writes.WriteError, match="unknown write strategy 'upsert'"):
+        writes.write("marts.t", pa.table({"k": [1]}), "upsert")
