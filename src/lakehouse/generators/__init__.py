@@ -1,0 +1,1 @@
+"""Seeded synthetic source generators for the example pipelines."""
