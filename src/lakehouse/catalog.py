@@ -10,7 +10,10 @@ from functools import lru_cache
 
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from .identifiers import NAMESPACES, split_table_name
 from .settings import Settings, load_settings
@@ -62,3 +65,26 @@ def list_tables(catalog: Catalog | None = None) -> list[str]:
         for identifier in catalog.list_tables(namespace):
             names.append(".".join(identifier))
     return sorted(names)
+
+
+def current_metadata_locations(catalog: Catalog | None = None) -> dict[str, str]:
+    """{'namespace.table': current metadata file} for every table, in one catalog round trip.
+
+    A SQL catalog keeps the pointer in its iceberg_tables row, so one query answers for all tables;
+    other catalogs load each table.
+    """
+    catalog = catalog or get_catalog()
+    if isinstance(catalog, SqlCatalog):
+        with Session(catalog.engine) as session:
+            rows = session.execute(
+                select(IcebergTables.table_namespace, IcebergTables.table_name, IcebergTables.metadata_location).where(
+                    IcebergTables.catalog_name == catalog.name
+                )
+            )
+            return {f"{namespace}.{name}": location for namespace, name, location in rows if location}
+    locations = {}
+    for full_name in list_tables(catalog):
+        table = load_table(full_name, catalog)
+        if table is not None:
+            locations[full_name] = table.metadata_location
+    return locations

@@ -15,7 +15,7 @@ import duckdb
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from .catalog import get_catalog, list_tables, load_table
+from .catalog import current_metadata_locations, get_catalog
 from .identifiers import NAMESPACES, quote, split_table_name
 
 DUCKDB_VERSION = "1.5.5"
@@ -41,10 +41,9 @@ def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"LOAD '{_extension_path(name)}'")
 
 
-def register_table(con: duckdb.DuckDBPyConnection, full_name: str, table: Table) -> None:
-    """(Re)point the view <namespace>.<table> at the table's current metadata file."""
+def _create_view(con: duckdb.DuckDBPyConnection, full_name: str, metadata_location: str) -> None:
     namespace, name = split_table_name(full_name)
-    location = table.metadata_location.replace("'", "''")
+    location = metadata_location.replace("'", "''")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     con.execute(
         f"CREATE OR REPLACE VIEW {quote(namespace)}.{quote(name)} AS SELECT * FROM iceberg_scan('{location}')"
@@ -53,17 +52,33 @@ def register_table(con: duckdb.DuckDBPyConnection, full_name: str, table: Table)
     con.execute(f"COMMENT ON VIEW {quote(namespace)}.{quote(name)} IS 'iceberg'")
 
 
-def register_catalog(con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None) -> list[str]:
-    """Create a view for every table of the catalog; returns the names registered."""
+def register_table(con: duckdb.DuckDBPyConnection, full_name: str, table: Table) -> None:
+    """(Re)point the view <namespace>.<table> at the table's current metadata file."""
+    _create_view(con, full_name, table.metadata_location)
+
+
+def register_catalog(
+    con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None, known: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Point a view at every table's current snapshot; returns {table: metadata file} registered.
+
+    With ``known`` (what this connection registered before), only tables whose metadata changed
+    since are re-pointed, so refreshing a long-lived connection costs one catalog query.
+    """
     catalog = catalog or get_catalog()
-    for namespace in NAMESPACES:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
-    names = list_tables(catalog)
-    for full_name in names:
-        table = load_table(full_name, catalog)
-        if table is not None:
-            register_table(con, full_name, table)
-    return names
+    known = known if known is not None else {}
+    if not known:
+        for namespace in NAMESPACES:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
+    locations = current_metadata_locations(catalog)
+    for full_name in set(known) - set(locations):
+        # Dropped, or a connection that outlived its catalog (another LAKEHOUSE_HOME).
+        namespace, name = split_table_name(full_name)
+        con.execute(f"DROP VIEW IF EXISTS {quote(namespace)}.{quote(name)}")
+    for full_name, location in locations.items():
+        if known.get(full_name) != location:
+            _create_view(con, full_name, location)
+    return locations
 
 
 def connect(catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:

@@ -22,12 +22,18 @@ from .catalog import get_catalog
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self._conn: DuckDBPyConnection | None = None
+        self._registered: dict[str, str] = {}
 
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         # Profile `settings:` are applied too late to load extensions: do it here.
         compute.load_extensions(conn)
-        compute.register_catalog(conn, get_catalog())
+        self._registered = compute.register_catalog(conn, get_catalog())
         self._conn = conn
+
+    def configure_cursor(self, cursor) -> None:
+        # dbt-duckdb keeps one in-memory DuckDB per process across dbt invocations (Cosmos runs
+        # every task of a dag.test() in one process): re-point the views other writers moved.
+        self._registered = compute.register_catalog(cursor, get_catalog(), self._registered)
 
     def store(self, target_config: TargetConfig) -> None:
         if self._conn is None:
@@ -37,7 +43,7 @@ class Plugin(BasePlugin):
         scratch = target_config.relation
         cursor = self._conn.cursor()
         try:
-            data = cursor.execute(f"select * from {scratch}").fetch_arrow_table()
+            data = cursor.execute(f"select * from {scratch}").to_arrow_table()
             # Drop first: a seed's scratch table has the name its view is about to take.
             cursor.execute(f"drop table if exists {scratch}")
             table = writes.write(
@@ -52,6 +58,7 @@ class Plugin(BasePlugin):
                 },
             )
             compute.register_table(cursor, full_name, table)
+            self._registered[full_name] = table.metadata_location
         finally:
             cursor.close()
 
