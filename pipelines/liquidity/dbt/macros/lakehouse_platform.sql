@@ -1,9 +1,1 @@
-{#- Route dbt's built-ins to the shared lakehouse package: every model and seed becomes an Iceberg
-    table in the namespace of its layer. dbt allows only the root project to do this, so every
-    pipeline's dbt project carries this same file. -#}
-{% materialization table, adapter='duckdb' %}{{ return(lakehouse.materialization_table_duckdb()) }}{% endmaterialization %}
-{% materialization incremental, adapter='duckdb' %}{{ return(lakehouse.materialization_incremental_duckdb()) }}{% endmaterialization %}
-{% materialization seed, adapter='duckdb' %}{{ return(lakehouse.materialization_seed_duckdb()) }}{% endmaterialization %}
-{% materialization view, adapter='duckdb' %}{{ return(lakehouse.materialization_view_duckdb()) }}{% endmaterialization %}
-{% macro generate_schema_name(custom_schema_name, node) %}{{ lakehouse.layer_schema_name(custom_schema_name, node) }}{% endmacro %}
-{% macro duckdb__list_relations_without_caching(schema_relation) %}{{ return(lakehouse.list_iceberg_relations(schema_relation)) }}{% endmacro %}
+../../../../dbt/lakehouse_dbt/project_macros/lakehouse_platform.sql

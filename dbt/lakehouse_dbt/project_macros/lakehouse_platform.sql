@@ -1,0 +1,11 @@
+{#- Route dbt's built-ins to the shared lakehouse package: every model and seed becomes an Iceberg
+    table in the namespace of its layer. dbt allows only a root project to do this, so every
+    pipeline's dbt project links this one file into its macros/ folder (a symlink, not a copy):
+      ln -s ../../../../dbt/lakehouse_dbt/project_macros/lakehouse_platform.sql pipelines/<name>/dbt/macros/
+    It sits outside the package's macro-paths, so the package itself never loads it. -#}
+{% materialization table, adapter='duckdb' %}{{ return(lakehouse.materialization_table_duckdb()) }}{% endmaterialization %}
+{% materialization incremental, adapter='duckdb' %}{{ return(lakehouse.materialization_incremental_duckdb()) }}{% endmaterialization %}
+{% materialization seed, adapter='duckdb' %}{{ return(lakehouse.materialization_seed_duckdb()) }}{% endmaterialization %}
+{% materialization view, adapter='duckdb' %}{{ return(lakehouse.materialization_view_duckdb()) }}{% endmaterialization %}
+{% macro generate_schema_name(custom_schema_name, node) %}{{ lakehouse.layer_schema_name(custom_schema_name, node) }}{% endmacro %}
+{% macro duckdb__list_relations_without_caching(schema_relation) %}{{ return(lakehouse.list_iceberg_relations(schema_relation)) }}{% endmacro %}
