@@ -107,3 +107,15 @@ def test_bad_partition_expression_and_bad_names_are_refused_before_writing(lakeh
 def test_unknown_strategy_is_refused(lakehouse_home):
     with pytest.raises(writes.WriteError, match="unknown write strategy 'upsert'"):
         writes.write("marts.t", pa.table({"k": [1]}), "upsert")
+
+
+def test_a_filtered_overwrite_never_touches_rows_outside_its_filter(lakehouse_home):
+    from pyiceberg.expressions import EqualTo
+
+    writes.write("audit.t", pa.table({"run": ["a", "a"], "n": [1, 2], "note": ["x", "y"]}), partition_by=["run"])
+    # Run b arrives with one column fewer and another partitioning: run a must survive intact.
+    writes.write(
+        "audit.t", pa.table({"run": ["b"], "n": [3]}), "overwrite",
+        overwrite_filter=EqualTo("run", "b"), partition_by=["run", "n"],
+    )
+    assert rows("select run, n, note from audit.t order by n") == [("a", 1, "x"), ("a", 2, "y"), ("b", 3, None)]

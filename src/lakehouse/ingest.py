@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import warnings
 from typing import Any
 
 import pyarrow as pa
@@ -104,16 +103,13 @@ def run_ingest(
         "lakehouse.batch_date": day.isoformat(),
         "lakehouse.run_id": run_id or "",
     }
-    with warnings.catch_warnings():
-        # The first load of a date deletes nothing; PyIceberg warns about it, which is expected here.
-        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-        table = write(
-            source.table,
-            data,
-            "overwrite",
-            overwrite_filter=EqualTo("_batch_date", day.isoformat()),
-            partition_by=source.partition_by,
-            snapshot_properties=properties,
-        )
+    table = write(
+        source.table,
+        data,
+        "overwrite",
+        overwrite_filter=EqualTo("_batch_date", day.isoformat()),
+        partition_by=source.partition_by,
+        snapshot_properties=properties,
+    )
     snapshot = table.current_snapshot()
     return {"table": source.table, "rows": data.num_rows, "snapshot_id": snapshot.snapshot_id if snapshot else None}

@@ -10,6 +10,7 @@ New columns are added by schema evolution in the same commit; a failure leaves t
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import pyarrow as pa
@@ -143,15 +144,20 @@ def write(
                 "deduplicate the model's result before merging"
             )
 
-    with table.transaction() as tx:
+    with warnings.catch_warnings(), table.transaction() as tx:
+        # A filtered overwrite of a partition seen for the first time deletes nothing: expected here.
+        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
         existing = {f.name for f in table.schema().fields}
         incoming = set(data.column_names)
         new_columns = incoming - existing
-        dropped_columns = existing - incoming if strategy == "overwrite" else set()
+        # Only a whole-table overwrite (a dbt `table`) may drop columns or start a new layout; a
+        # filtered overwrite replaces some rows and must leave every other row and column alone.
+        full_overwrite = strategy == "overwrite" and overwrite_filter is None
+        dropped_columns = existing - incoming if full_overwrite else set()
         spec_changes = partition_by is not None and (
             spec_signature(table.schema(), table.spec()) != requested_signature(partition_by)
         )
-        rebuild = strategy == "overwrite" and (spec_changes or dropped_columns)
+        rebuild = full_overwrite and bool(spec_changes or dropped_columns)
         if rebuild:
             # A full rebuild with a new layout: remove the old rows while the old spec and columns
             # still describe them, then change the layout; all of it is still one commit.

@@ -1,0 +1,325 @@
+"""The `lakehouse` command: query, inspect, maintain and run the lakehouse from a terminal.
+
+Formatting only: the work is done by the modules (compute, quality, maintenance, runner), so every
+command is also a Python call.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .settings import REPO_ROOT, Settings, load_settings
+
+FORMATS = click.Choice(["table", "csv", "json"])
+UI_URL = "http://localhost:8080"
+STATUS_STYLE = {"success": "green", "pass": "green", "warn": "yellow", "fail": "red", "error": "red", "skipped": "dim"}
+
+
+class _Group(click.Group):
+    """Errors become one line on stderr and exit code 1; LAKEHOUSE_DEBUG=1 shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get("LAKEHOUSE_DEBUG"):
+                raise
+            raise click.ClickException(str(error).strip() or type(error).__name__) from None
+
+
+@click.group(cls=_Group)
+def main() -> None:
+    """A local-first lakehouse: Iceberg tables, DuckDB compute, dbt models, Airflow pipelines."""
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def _human_bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return ""
+
+
+def _emit(
+    columns: list[str], rows: list[list[Any]], fmt: str = "table", title: str | None = None, max_rows: int | None = None
+) -> None:
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_text(v) for v in row] for row in rows])
+        click.echo(buffer.getvalue(), nl=False)
+    elif fmt == "json":
+        click.echo(json.dumps([dict(zip(columns, row)) for row in rows], default=_text, indent=2))
+    else:
+        table = Table(*columns, title=title)
+        for row in rows[:max_rows]:
+            table.add_row(*[_text(v) for v in row])
+        console = Console()
+        console.print(table)
+        if max_rows is not None and len(rows) > max_rows:
+            console.print(f"[dim]{len(rows) - max_rows} more rows not shown; use --format csv or json for all[/dim]")
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--max-rows", type=int, default=200, show_default=True, help="Rows shown by --format table.")
+def query(sql: str, fmt: str, max_rows: int) -> None:
+    """Run SQL with DuckDB; every Iceberg table is a view <namespace>.<table>."""
+    from . import compute
+
+    result = compute.connect().execute(sql)
+    if result.description is None:  # a statement without a result set
+        return
+    data = result.to_arrow_table()
+    # By column, not to_pylist(): a result may repeat a column name (select 1 as a, 2 as a).
+    rows = [list(row) for row in zip(*(column.to_pylist() for column in data.columns))]
+    _emit(data.column_names, rows, fmt, max_rows=max_rows)
+
+
+@main.command()
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+def tables(fmt: str) -> None:
+    """Every Iceberg table with its rows, snapshots, data files, size and last commit (UTC)."""
+    from .maintenance import describe_tables
+
+    described = describe_tables()
+    human = fmt == "table"
+    rows = [
+        [
+            t["table"], t["rows"], t["snapshots"], t["data_files"],
+            _human_bytes(t["bytes"]) if human else t["bytes"],
+            t["last_commit"].strftime("%Y-%m-%d %H:%M:%S") if human and t["last_commit"] else t["last_commit"],
+        ]
+        for t in described
+    ]
+    columns = ["table", "rows", "snapshots", "data_files", "size" if human else "bytes", "last_commit_utc"]
+    _emit(columns, rows, fmt)
+
+
+@main.command()
+@click.option("--pipeline", help="Only this pipeline.")
+@click.option("--history", type=int, default=0, help="Also list the last N runs with their counts.")
+def quality(pipeline: str | None, history: int) -> None:
+    """Data-quality results of the latest run of each pipeline (from audit.dq_results)."""
+    from . import quality as dq
+
+    latest = dq.latest_results(pipeline)
+    if latest.num_rows == 0:
+        click.echo("no data-quality results yet" + (f" for pipeline {pipeline}" if pipeline else ""))
+        return
+    console = Console()
+    for name in sorted(set(latest.column("pipeline").to_pylist())):
+        rows = [r for r in latest.to_pylist() if r["pipeline"] == name]
+        table = Table("node", "type", "status", "failures", "seconds", "tested model", title=f"{name}  run {rows[0]['run_id']}")
+        for r in rows:
+            style = STATUS_STYLE.get(r["status"], "")
+            status = f"[{style}]{r['status']}[/{style}]" if style else r["status"]
+            seconds = f"{r['execution_time_s']:.2f}"
+            table.add_row(r["node_name"], r["node_type"], status, _text(r["failures"]), seconds, _text(r["tested_model"]))
+        console.print(table)
+        counts = dq.summarize(latest.filter([p == name for p in latest.column("pipeline").to_pylist()]))
+        console.print(f"{name}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    if history > 0:
+        runs = dq.run_history(pipeline, history)
+        _emit(runs.column_names, [list(r.values()) for r in runs.to_pylist()], title=f"last {history} runs")
+
+
+@main.command()
+@click.argument("table_names", nargs=-1, metavar="[TABLE]...")
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+def maintain(table_names: tuple[str, ...], dry_run: bool) -> None:
+    """Compact small files and expire old snapshots (default: every table)."""
+    from .maintenance import maintain_tables
+
+    reports = maintain_tables(list(table_names) or None, dry_run=dry_run)
+    table = Table("table", "files", "size", "snapshots", "rows", "partitions compacted", "seconds",
+                  title="maintenance (dry run: nothing changed)" if dry_run else "maintenance")
+    for r in reports:
+        table.add_row(
+            r.table,
+            f"{r.files_before} -> {r.files_after}",
+            f"{_human_bytes(r.bytes_before)} -> {_human_bytes(r.bytes_after)}",
+            f"{r.snapshots_before} -> {r.snapshots_after}",
+            str(r.rows),
+            str(r.compacted_partitions),
+            f"{r.seconds:.2f}",
+        )
+    console = Console()
+    console.print(table)
+    for r in reports:
+        for note in r.notes:
+            console.print(f"[dim]{r.table}: {note}[/dim]")
+
+
+def ui_environment(settings: Settings, login: bool = True) -> dict[str, str]:
+    """The environment `airflow standalone` runs with (added to the current one)."""
+    def tunable(name: str, default: str) -> str:
+        return os.environ.get(name) or default  # a value the user exported wins
+
+    return {
+        # standalone starts its components as `airflow ...`: find the one of this environment.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "LAKEHOUSE_HOME": str(settings.home),  # the same lakehouse whatever folder Airflow's processes start in
+        "AIRFLOW_HOME": str(settings.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # The default (32) forks 32 workers, 1-2 GiB, on a 2-core machine.
+        "AIRFLOW__CORE__PARALLELISM": tunable("AIRFLOW__CORE__PARALLELISM", "4"),
+        # Local-first: not reachable from other machines unless AIRFLOW__API__HOST says so.
+        "AIRFLOW__API__HOST": tunable("AIRFLOW__API__HOST", "127.0.0.1"),
+        # Standalone generates and prints an admin password only for the default users setting.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False" if login else "True",
+    }
+
+
+def password_file(settings: Settings) -> Path:
+    """Where Airflow's simple auth manager keeps the generated password (its default location)."""
+    return settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+
+@main.command()
+@click.option("--no-login", is_flag=True, help="No password: everyone who reaches the UI is admin.")
+def ui(no_login: bool) -> None:
+    """Start Airflow (`airflow standalone`) on this lakehouse; Ctrl-C stops it."""
+    settings = load_settings()
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **ui_environment(settings, login=not no_login)}
+    process = subprocess.Popen(["airflow", "standalone"], env=env)
+    click.echo(f"Airflow UI: {UI_URL} (ready in about 30 s)")
+    try:
+        if not no_login:
+            _show_login(password_file(settings), process)
+        process.wait()
+    except KeyboardInterrupt:
+        click.echo("stopping Airflow ...")
+        _stop(process)
+    raise SystemExit(process.returncode or 0)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    # Ctrl-C reached standalone too (same terminal) and it stops its components; one that does not
+    # finish in time is terminated, then killed (seen: standalone left sleeping after its components exited).
+    for send in (None, process.terminate, process.kill):
+        if send is not None:
+            send()
+        try:
+            process.wait(timeout=15)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _show_login(path: Path, process: subprocess.Popen) -> None:
+    # Airflow writes the password file on its first start, a few seconds in.
+    for _ in range(120):
+        if path.exists() or process.poll() is not None:
+            break
+        time.sleep(0.5)
+    try:
+        password = json.loads(path.read_text()).get("admin")
+        click.echo(f"login: admin / {password}   (kept in {path})")
+    except (OSError, ValueError):
+        click.echo(f"login: admin; the password is printed by Airflow and kept in {path}")
+
+
+def _parse_conf(items: tuple[str, ...]) -> dict[str, Any]:
+    """key=value pairs; values read as JSON when they are (numbers, true/false), else kept as text."""
+    conf = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--conf")
+        try:
+            conf[key.strip()] = json.loads(value)
+        except ValueError:
+            conf[key.strip()] = value
+    return conf
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+
+@main.command()
+@click.argument("pipelines", nargs=-1)
+@click.option("--date", "logical_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Day of data (default: yesterday, UTC).")
+@click.option("--conf", "conf_items", multiple=True, metavar="KEY=VALUE", help="Run parameter, repeatable.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+def run(pipelines: tuple[str, ...], logical_date: dt.datetime | None, conf_items: tuple[str, ...], full_refresh: bool):
+    """Run pipelines (default: all) through Airflow and print what they did."""
+    from .runner import run_pipelines  # imports Airflow: only when running
+
+    conf = _parse_conf(conf_items)
+    if full_refresh:
+        conf["full_refresh"] = True
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        bar = progress.add_task("starting", total=None)
+
+        def on_progress(event: Any) -> None:
+            progress.update(
+                bar,
+                description=" ".join(str(_field(event, k) or "") for k in ("pipeline", "task_id", "state")).strip(),
+                completed=_field(event, "done", 0),
+                total=_field(event, "total"),
+            )
+
+        day = logical_date.date() if logical_date else None
+        results = run_pipelines(list(pipelines) or None, day, conf, on_progress)
+    _print_run_summary(results)
+    if any(_field(r, "state") != "success" for r in results):
+        raise SystemExit(1)
+
+
+def _print_run_summary(results: list[Any]) -> None:
+    console = Console()
+    table = Table("pipeline", "state", "tasks ok", "tasks failed", "tests pass/warn/fail", "seconds", title="run")
+    for r in results:
+        state = _field(r, "state")
+        table.add_row(
+            _field(r, "pipeline"),
+            f"[{'green' if state == 'success' else 'red'}]{state}[/]",
+            str(_field(r, "tasks_succeeded", 0)),
+            str(_field(r, "tasks_failed", 0)),
+            f"{_field(r, 'tests_passed', 0)}/{_field(r, 'tests_warned', 0)}/{_field(r, 'tests_failed', 0)}",
+            f"{_field(r, 'wall_seconds', 0):.1f}",
+        )
+    console.print(table)
+    for r in results:
+        if _field(r, "error"):
+            console.print(f"[red]{_field(r, 'pipeline')}: {_field(r, 'error')}[/red]")
+        states = _field(r, "task_states") or {}
+        failed = [task for task, state in states.items() if state not in ("success", "skipped")]
+        if failed:
+            console.print(f"[red]{_field(r, 'pipeline')}: not successful: {', '.join(sorted(failed))}[/red]")
+        marts = _field(r, "mart_rows") or {}
+        if marts:
+            rows = ", ".join(f"{table} {n:,} rows" for table, n in sorted(marts.items()))
+            console.print(f"{_field(r, 'pipeline')} marts: {rows}")

@@ -1,0 +1,246 @@
+"""Data-quality results: every dbt node result of a pipeline run, kept in the Iceberg table audit.dq_results.
+
+dbt writes its results to ``run_results.json``; Cosmos runs one dbt invocation per Airflow task, so one
+pipeline run leaves many of them. They are gathered into one row per node, so "which tests failed in
+the last run" is a query, and the history of every test is kept like any other table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.expressions import And, EqualTo
+
+from . import compute, writes
+from .catalog import load_table
+
+TABLE = "audit.dq_results"
+
+SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("pipeline", pa.string()),
+        ("node_id", pa.string()),
+        ("node_type", pa.string()),
+        ("node_name", pa.string()),
+        ("status", pa.string()),
+        ("failures", pa.int64()),
+        ("message", pa.string()),
+        ("execution_time_s", pa.float64()),
+        ("tested_model", pa.string()),
+        ("completed_at", pa.timestamp("us", tz="UTC")),
+        ("published_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+# dbt statuses grouped the way a person reads a run.
+PASSED = ("success", "pass")
+WARNED = ("warn",)
+FAILED = ("fail", "error", "runtime error")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a dbt artifact: expected a JSON object")
+    return data
+
+
+def _timestamp(text: str | None) -> dt.datetime | None:
+    """dbt writes naive UTC times, with or without a trailing Z."""
+    if not text:
+        return None
+    value = dt.datetime.fromisoformat(text)
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+def _relation(node: dict) -> str:
+    """'<schema>.<alias>': the name the node's table has in the lakehouse."""
+    table = node.get("alias") or node.get("identifier") or node.get("name")
+    return f"{node['schema']}.{table}" if node.get("schema") and table else str(node.get("name") or "")
+
+
+def _tested_model(node: dict | None, manifest: dict) -> str | None:
+    """The relation a test checks: its attached node, else its first model/seed/snapshot/source parent."""
+    if not node or node.get("resource_type") != "test":
+        return None
+    known = {**manifest.get("sources", {}), **manifest.get("nodes", {})}
+    candidates = [node.get("attached_node")] + list((node.get("depends_on") or {}).get("nodes") or [])
+    for unique_id in candidates:
+        if unique_id and unique_id.split(".")[0] in ("model", "seed", "snapshot", "source"):
+            return _relation(known[unique_id]) if unique_id in known else unique_id.split(".")[-1]
+    return None
+
+
+def _folders_up(folder: Path, top: Path) -> list[Path]:
+    """folder, its parent, ... up to and including top."""
+    folders = [folder]
+    while folders[-1] != top and folders[-1] != folders[-1].parent:
+        folders.append(folders[-1].parent)
+    return folders
+
+
+def _load_artifacts(target_dir: Path) -> tuple[list[tuple[Path, dict]], dict]:
+    """Every run_results.json under target_dir, and the manifests beside them merged into one."""
+    if not target_dir.is_dir():
+        raise FileNotFoundError(f"dbt target directory {target_dir} does not exist")
+    paths = sorted(target_dir.rglob("run_results.json"))
+    if not paths:
+        raise FileNotFoundError(f"no run_results.json under {target_dir}: did dbt run?")
+    artifacts = []
+    manifest: dict = {"nodes": {}, "sources": {}}
+    for path in paths:
+        artifact = _read_json(path)
+        if not isinstance(artifact.get("results"), list):
+            raise ValueError(f"{path} is not a dbt run_results file: it has no 'results' list")
+        artifacts.append((path, artifact))
+        # Parse a manifest only when it can tell something new: they are large, and the Cosmos
+        # tasks of one run may each leave a copy. It sits beside run_results.json or in a folder
+        # above it (the DAG keeps one per run at the top of target_dir).
+        manifests = [d / "manifest.json" for d in _folders_up(path.parent, target_dir)]
+        manifest_path = next((m for m in manifests if m.exists()), None)
+        ids = {r.get("unique_id") for r in artifact["results"]}
+        if manifest_path is not None and not ids <= manifest["nodes"].keys():
+            found = _read_json(manifest_path)
+            manifest["nodes"].update(found.get("nodes") or {})
+            manifest["sources"].update(found.get("sources") or {})
+    return artifacts, manifest
+
+
+def _name_from_id(unique_id: str) -> str:
+    """'<type>.<package>.<name>[.<hash>]' -> name, for results without a manifest beside them."""
+    parts = unique_id.split(".")
+    return parts[2] if len(parts) > 2 else unique_id
+
+
+def _finished(row: dict) -> dt.datetime:
+    return row["completed_at"] or dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path) -> pa.Table:
+    """The rows publish_run_results writes, one per dbt node (a retried node keeps its last result)."""
+    artifacts, manifest = _load_artifacts(Path(target_dir))
+    published_at = dt.datetime.now(dt.timezone.utc)
+    rows: dict[str, dict] = {}
+    for path, artifact in artifacts:
+        generated_at = _timestamp((artifact.get("metadata") or {}).get("generated_at"))
+        for result in artifact["results"]:
+            unique_id = result.get("unique_id")
+            if not unique_id:
+                raise ValueError(f"{path}: a result has no unique_id")
+            node = manifest["nodes"].get(unique_id)
+            node_type = (node or {}).get("resource_type") or unique_id.split(".")[0]
+            ends = [_timestamp(t.get("completed_at")) for t in result.get("timing") or []]
+            completed_at = max([t for t in ends if t], default=generated_at)
+            row = {
+                "run_id": run_id,
+                "pipeline": pipeline_name,
+                "node_id": unique_id,
+                "node_type": node_type,
+                "node_name": (node or {}).get("name") or _name_from_id(unique_id),
+                "status": str(result.get("status")),
+                # dbt reports failures=0 for models; only tests count failing rows.
+                "failures": result.get("failures") if node_type in ("test", "unit_test") else None,
+                "message": result.get("message"),
+                "execution_time_s": float(result.get("execution_time") or 0.0),
+                "tested_model": _tested_model(node, manifest),
+                "completed_at": completed_at,
+                "published_at": published_at,
+            }
+            previous = rows.get(unique_id)
+            if previous is None or _finished(row) >= _finished(previous):
+                rows[unique_id] = row
+    return pa.Table.from_pylist(list(rows.values()), schema=SCHEMA)
+
+
+def publish_run_results(pipeline_name: str, run_id: str, target_dir: str | Path) -> int:
+    """Replace the rows of (pipeline, run_id) in audit.dq_results with this run's results; returns rows written."""
+    rows = collect_results(pipeline_name, run_id, target_dir)
+    # Both keys: Airflow run ids ("scheduled__<date>") repeat across DAGs, so run_id alone would
+    # replace another pipeline's results of the same date.
+    this_run = And(EqualTo("pipeline", pipeline_name), EqualTo("run_id", run_id))
+    with warnings.catch_warnings():
+        # A run's first publish has nothing to replace; PyIceberg warns about that every time.
+        warnings.filterwarnings("ignore", "Delete operation did not match any records")
+        writes.write(TABLE, rows, "overwrite", overwrite_filter=this_run)
+    return rows.num_rows
+
+
+def _query(sql: str, params: list) -> pa.Table | None:
+    """Run SQL over audit.dq_results (as view ``r``); None when nothing was published yet."""
+    table = load_table(TABLE)
+    if table is None:
+        return None
+    # Only this table is registered: compute.connect() would load every table of the catalog.
+    con = duckdb.connect(":memory:")
+    compute.load_extensions(con)
+    compute.register_table(con, TABLE, table)
+    con.execute("CREATE TEMP VIEW r AS SELECT * FROM audit.dq_results")
+    return con.execute(sql, params).to_arrow_table()
+
+
+_LATEST_RUNS = """
+    WITH runs AS (
+        SELECT pipeline, run_id, max(completed_at) AS completed_at, max(published_at) AS published_at
+        FROM r WHERE ($1 IS NULL OR pipeline = $1) GROUP BY ALL
+    ), ranked AS (
+        SELECT *, row_number() OVER (
+            PARTITION BY pipeline ORDER BY completed_at DESC NULLS LAST, published_at DESC
+        ) AS n
+        FROM runs
+    )
+"""
+
+
+def latest_results(pipeline: str | None = None) -> pa.Table:
+    """One row per node of the latest run of each pipeline (or of ``pipeline`` only)."""
+    sql = _LATEST_RUNS + """
+        SELECT r.* FROM r JOIN ranked USING (pipeline, run_id)
+        WHERE ranked.n = 1
+        ORDER BY r.pipeline, r.node_type, r.status, r.node_name
+    """
+    result = _query(sql, [pipeline])
+    return SCHEMA.empty_table() if result is None else result
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def run_history(pipeline: str | None = None, runs: int = 10) -> pa.Table:
+    """The last ``runs`` runs of each pipeline, newest first, with their counts of passed/warned/failed nodes."""
+    sql = _LATEST_RUNS + f"""
+        SELECT r.pipeline, r.run_id, ranked.completed_at, count(*) AS nodes,
+            count(*) FILTER (WHERE status IN {_sql_list(PASSED)}) AS passed,
+            count(*) FILTER (WHERE status IN {_sql_list(WARNED)}) AS warned,
+            count(*) FILTER (WHERE status IN {_sql_list(FAILED)}) AS failed,
+            count(*) FILTER (WHERE status = 'skipped') AS skipped
+        FROM r JOIN ranked USING (pipeline, run_id)
+        WHERE ranked.n <= $2
+        GROUP BY ALL ORDER BY r.pipeline, ranked.completed_at DESC
+    """
+    result = _query(sql, [pipeline, runs])
+    if result is None:
+        columns = ("pipeline", "run_id", "completed_at", "nodes", "passed", "warned", "failed", "skipped")
+        return pa.table({c: [] for c in columns})
+    return result
+
+
+def summarize(results: pa.Table) -> dict[str, int]:
+    """Counts of passed / warned / failed / skipped nodes in a results table."""
+    statuses = results.column("status").to_pylist() if results.num_rows else []
+    return {
+        "passed": sum(s in PASSED for s in statuses),
+        "warned": sum(s in WARNED for s in statuses),
+        "failed": sum(s in FAILED for s in statuses),
+        "skipped": sum(s == "skipped" for s in statuses),
+    }
