@@ -1,0 +1,297 @@
+"""Run pipelines' DAGs locally, in this process, with Airflow's ``dag.test()``: no scheduler, no webserver.
+
+Airflow reads its configuration when it is first imported, so this module sets the environment
+(AIRFLOW_HOME under LAKEHOUSE_HOME, the repo's dags folder, ...) before importing anything of Airflow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .pipeline import Pipeline, discover_pipelines, get_pipeline
+from .settings import REPO_ROOT, Settings, load_settings
+
+DAG_FILE = REPO_ROOT / "dags" / "lakehouse_dags.py"
+FINISHED = {"success", "failed", "upstream_failed", "skipped", "removed"}
+FAILED = {"failed", "upstream_failed"}
+
+
+@dataclass
+class PipelineResult:
+    pipeline: str
+    state: str
+    run_id: str | None = None
+    tasks_succeeded: int = 0
+    tasks_failed: int = 0
+    task_states: dict[str, str] = field(default_factory=dict)
+    tests_passed: int = 0
+    tests_warned: int = 0
+    tests_failed: int = 0
+    mart_rows: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    error: str | None = None
+    log_file: str | None = None  # Airflow's and dbt's output for this run
+
+
+def airflow_environment(settings: Settings, executor: str | None = None) -> dict[str, str]:
+    home = settings.airflow_home
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # 2 cores: a few task processes at most (the default forks 32).
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
+        "AIRFLOW__COSMOS__CACHE_DIR": str(settings.home / "cosmos_cache"),
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "LAKEHOUSE_HOME": str(settings.home),
+    }
+    if executor == "local":
+        env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    return env
+
+
+def _prepare_airflow(settings: Settings, executor: str | None) -> None:
+    env = airflow_environment(settings, executor)
+    database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if "airflow.settings" in sys.modules and sys.modules["airflow.settings"].SQL_ALCHEMY_CONN != database:
+        raise RuntimeError(
+            "Airflow was imported, and configured, before the lakehouse runner could point it at "
+            f"{settings.airflow_home}: run pipelines from a fresh process"
+        )
+    os.environ.update(env)
+    settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    import airflow  # noqa: F401 - reads the configuration above and sets up logging, once
+    if not (settings.airflow_home / "airflow.db").exists():
+        from airflow.utils.db import upgradedb  # same as `airflow db migrate`
+
+        upgradedb()
+
+
+@contextmanager
+def _execution_api():
+    """Serve Airflow's Task Execution API from a thread of this process, for the executor's workers.
+
+    Airflow 3 task processes never touch the metadata DB: they report to this API over HTTP. dag.test()
+    without an executor serves it in-process; with an executor something must listen on a port.
+    """
+    import uvicorn
+    from airflow.api_fastapi.app import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    os.environ["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{port}/execution/"
+    # The executor signs each task's token and this API checks it: one secret for both.
+    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_urlsafe(32))
+    server = uvicorn.Server(uvicorn.Config(create_app(apps="execution"), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the Task Execution API server did not start")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
+def _console_to(log_path: Path):
+    """Airflow's and dbt's console output (file descriptors 1 and 2, sys.stdout) goes to log_path;
+    only sys.stderr stays on the terminal, for the caller's progress display (e.g. rich on stderr).
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    python_stderr = sys.stderr
+    terminal = {fd: os.dup(fd) for fd in (1, 2)}
+    with open(log_path, "ab") as log:
+        for fd in (1, 2):
+            os.dup2(log.fileno(), fd)
+        sys.stderr = os.fdopen(os.dup(terminal[2]), "w", buffering=1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.close()
+            sys.stderr = python_stderr
+            for fd in (1, 2):
+                os.dup2(terminal[fd], fd)
+                os.close(terminal[fd])
+
+
+def _load_dag(pipeline: Pipeline):
+    # Through the DAG file (not build_dag) so the DAG's fileloc is what an executor's workers load.
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAG_FILE), bundle_path=DAG_FILE.parent, bundle_name="dags-folder")
+    if pipeline.dag_id not in bag.dags:
+        errors = "\n".join(bag.import_errors.values())
+        raise RuntimeError(f"{DAG_FILE} did not produce DAG {pipeline.dag_id!r}\n{errors}")
+    return bag.dags[pipeline.dag_id]
+
+
+class _Progress(threading.Thread):
+    """Polls the metadata DB for the task states of one DAG run; works whoever runs the tasks."""
+
+    def __init__(self, dag, logical_date: dt.datetime, since: dt.datetime, on_progress: Callable, interval=0.5):
+        super().__init__(daemon=True)
+        self.dag, self.logical_date, self.since = dag, logical_date, since
+        self.on_progress, self.interval = on_progress, interval
+        self.total = len(dag.task_ids)
+        self.seen: dict[str, str] = {}
+        self.stopping = threading.Event()
+
+    def poll(self) -> None:
+        from airflow.models import DagRun, TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            run = session.scalar(
+                select(DagRun).where(
+                    DagRun.dag_id == self.dag.dag_id,
+                    DagRun.logical_date == self.logical_date,
+                    DagRun.run_after >= self.since,
+                )
+            )
+            if run is None:
+                return
+            rows = session.execute(
+                select(TaskInstance.task_id, TaskInstance.state).where(
+                    TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
+                )
+            ).all()
+        for task_id, state in sorted(rows):
+            state = str(state.value if hasattr(state, "value") else state) if state else None
+            if state in ("running", *FINISHED) and self.seen.get(task_id) != state:
+                self.seen[task_id] = state
+                done = sum(1 for s in self.seen.values() if s in FINISHED)
+                self.on_progress(
+                    {"pipeline": self.dag.dag_id, "run_id": run.run_id, "task_id": task_id, "state": state,
+                     "done": done, "total": self.total}  # fmt: skip
+                )
+
+    def start(self) -> None:
+        # Import and configure every ORM model here, in the calling thread: a first query from this
+        # thread would do it while dag.test() imports models in the main thread, and the two deadlock.
+        from airflow.models import import_all_models
+        from sqlalchemy.orm import configure_mappers
+
+        import_all_models()
+        configure_mappers()
+        self.poll()
+        super().start()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.poll()
+            except Exception:  # noqa: BLE001 - SQLite may be locked by a writer for a moment; poll again
+                pass
+            self.stopping.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.poll()  # the final states
+
+
+def _test_counts(run_dir: Path) -> tuple[int, int, int]:
+    passed = warned = failed = 0
+    for path in sorted(run_dir.glob("*/run_results.json")):
+        for result in json.loads(path.read_text()).get("results", []):
+            if not str(result.get("unique_id", "")).startswith("test."):
+                continue
+            status = result.get("status")
+            passed += status == "pass"
+            warned += status == "warn"
+            failed += status in ("fail", "error")
+    return passed, warned, failed
+
+
+def _mart_rows(pipeline_name: str) -> dict[str, int]:
+    """Rows of every marts table the pipeline's dbt project builds (those that exist)."""
+    from .compute import connect
+
+    manifest = load_settings().dbt_target_dir / "manifests" / pipeline_name / "manifest.json"
+    nodes = json.loads(manifest.read_text())["nodes"].values() if manifest.exists() else []
+    names = sorted({n.get("alias") or n["name"] for n in nodes if n["resource_type"] == "model" and n["schema"] == "marts"})
+    con = connect()
+    existing = {row[0] for row in con.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    return {f"marts.{name}": con.execute(f'select count(*) from marts."{name}"').fetchone()[0] for name in names if name in existing}
+
+
+def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_progress, executor, log_file) -> PipelineResult:
+    from .dag_factory import dbt_run_dir
+
+    started = time.monotonic()
+    result = PipelineResult(pipeline=pipeline.name, state="failed", log_file=str(log_file))
+    try:
+        dag = _load_dag(pipeline)
+        # Daily data intervals: a run created at the end of day D covers [D, D+1), the day asked for.
+        run_at = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(), dt.UTC)
+        watcher = None
+        if on_progress:
+            watcher = _Progress(dag, run_at, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), on_progress)
+            watcher.start()
+        try:
+            run = dag.test(logical_date=run_at, run_conf=conf or None, use_executor=executor is not None)
+        finally:
+            if watcher:
+                watcher.stop()
+        result.run_id = run.run_id
+        result.state = str(getattr(run.state, "value", run.state))
+        for ti in run.get_task_instances():
+            result.task_states[ti.task_id] = str(getattr(ti.state, "value", ti.state))
+        result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(dbt_run_dir(pipeline.name, run.run_id))
+        result.mart_rows = _mart_rows(pipeline.name)
+    except Exception as error:  # noqa: BLE001 - one pipeline's failure is reported, the next one still runs
+        result.error = f"{type(error).__name__}: {error}"
+    result.tasks_succeeded = sum(state == "success" for state in result.task_states.values())
+    result.tasks_failed = sum(state in FAILED for state in result.task_states.values())
+    result.wall_seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def run_pipelines(
+    names: list[str] | None = None,
+    logical_date: dt.date | None = None,
+    conf: dict[str, Any] | None = None,
+    on_progress: Callable[[dict], None] | None = None,
+    executor: str | None = None,
+    log_file: Path | None = None,
+) -> list[PipelineResult]:
+    """Run each pipeline's DAG once for ``logical_date`` (default: yesterday UTC, the last complete day).
+
+    ``logical_date`` is the day of data processed (the run's data_interval_start). ``on_progress(event)``
+    gets {pipeline, run_id, task_id, state, done, total} as tasks start and finish. ``executor="local"``
+    sends tasks to Airflow's LocalExecutor so independent tasks run at the same time. Airflow's and
+    dbt's console output goes to ``log_file`` (default <home>/logs/runs/<UTC time>.log).
+    """
+    if executor not in (None, "local"):
+        raise ValueError(f"executor must be None (in-process) or 'local', not {executor!r}")
+    settings = load_settings()
+    pipelines = [get_pipeline(name, settings) for name in names] if names else discover_pipelines(settings)
+    day = logical_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+    log_file = Path(log_file or settings.logs_dir / "runs" / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log")
+    with _console_to(log_file):
+        _prepare_airflow(settings, executor)
+        with _execution_api() if executor else nullcontext():
+            return [_run_one(pipeline, day, conf, on_progress, executor, log_file) for pipeline in pipelines]
