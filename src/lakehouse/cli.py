@@ -323,3 +323,101 @@ def _print_run_summary(results: list[Any]) -> None:
         if marts:
             rows = ", ".join(f"{table} {n:,} rows" for table, n in sorted(marts.items()))
             console.print(f"{_field(r, 'pipeline')} marts: {rows}")
+
+
+@main.group()
+def source() -> None:
+    """The CDC source PostgreSQL: embedded, or yours when LAKEHOUSE_SOURCE_DSN is set."""
+
+
+@source.command("start")
+def source_start() -> None:
+    """Start the embedded server (if no DSN is set) and prepare the schema, publication and slot."""
+    from .sources import orders_schema, postgres_server
+
+    settings = load_settings()
+    if not postgres_server.status(settings).external:
+        postgres_server.start(settings)
+    prepared = orders_schema.prepare_source(postgres_server.source_dsn(settings))
+    if prepared["slot_created"]:
+        click.echo(f"created replication slot {prepared['slot']}: logical capture sees changes from now on")
+    elif prepared["slot"] is None:
+        click.echo(f"wal_level is {prepared['wal_level']}: no replication slot, only audit_log capture works")
+    _print_source_status(postgres_server.status(settings))
+
+
+@source.command("stop")
+def source_stop() -> None:
+    """Stop the embedded server."""
+    from .sources import postgres_server
+
+    if postgres_server.status().external:
+        click.echo(f"{postgres_server.DSN_VARIABLE} is set: the source is your server, nothing to stop")
+    elif postgres_server.stop():
+        click.echo("PostgreSQL stopped")
+    else:
+        click.echo("PostgreSQL was not running")
+
+
+@source.command("status")
+def source_status() -> None:
+    """Whether the source runs, where, and its replication slots."""
+    from .sources import postgres_server
+
+    state = postgres_server.status()
+    _print_source_status(state)
+    if not state.running:
+        raise SystemExit(1)
+
+
+def _print_source_status(state: Any) -> None:
+    where = "your server (LAKEHOUSE_SOURCE_DSN)" if state.external else "embedded"
+    if not state.running:
+        click.echo(f"PostgreSQL ({where}): not running")
+        return
+    click.echo(f"PostgreSQL {state.version} ({where}): running" + (f", pid {state.pid}, port {state.port}" if state.pid else ""))
+    click.echo(f"dsn: {state.dsn}")
+    if state.data_dir:
+        click.echo(f"data: {state.data_dir}\nlog: {state.log_file}")
+    if state.slots:
+        _emit(list(state.slots[0]), [list(s.values()) for s in state.slots], title="replication slots")
+
+
+@source.command("psql", context_settings={"ignore_unknown_options": True})
+@click.argument("psql_args", nargs=-1, type=click.UNPROCESSED)
+def source_psql(psql_args: tuple[str, ...]) -> None:
+    """psql on the source; extra arguments go to psql (e.g. -c 'select 1')."""
+    from .sources import postgres_server
+
+    argv, env = postgres_server.psql_invocation(args=psql_args)
+    raise SystemExit(subprocess.call(argv, env=env))
+
+
+@main.group()
+def generate() -> None:
+    """Drive a source with seeded synthetic traffic."""
+
+
+@generate.command("orders")
+@click.option("--batches", type=click.IntRange(min=0), default=5, show_default=True, help="Simulated days.")
+@click.option("--orders", "orders_per_batch", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="New orders per batch.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--add-column-at-batch", type=click.IntRange(min=1), help="ALTER TABLE orders ADD COLUMN at this batch.")
+@click.option("--bad-events", "bad_events_per_batch", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Malformed audit rows per batch, for staging's quarantine.")
+def generate_orders_command(batches: int, orders_per_batch: int, seed: int, add_column_at_batch: int | None,
+                            bad_events_per_batch: int) -> None:
+    """Orders created, updated, deleted and re-created through SQL on the CDC source."""
+    from .generators.orders import generate_orders
+    from .sources.postgres_server import source_dsn
+
+    started = time.monotonic()
+    result = generate_orders(source_dsn(), batches=batches, orders_per_batch=orders_per_batch, seed=seed,
+                             add_column_at_batch=add_column_at_batch, bad_events_per_batch=bad_events_per_batch)
+    names = ["batches", "inserts", "updates", "deletes", "recreated", "churned", "bad_events", "audit_events",
+             "transactions"]
+    rows = [[name, getattr(result, name)] for name in names] + [["seconds", f"{time.monotonic() - started:.1f}"]]
+    if result.added_column:
+        rows.append(["added column", result.added_column])
+    _emit(["generated", "count"], rows, title="orders")

@@ -1,0 +1,55 @@
+"""The orders source's objects in PostgreSQL: schema (orders_schema.sql) and replication slot, idempotently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .postgres_server import connect
+
+SCHEMA_FILE = Path(__file__).with_name("orders_schema.sql")
+PUBLICATION = "lakehouse_cdc"  # created by orders_schema.sql
+DEFAULT_SLOT = "lakehouse_cdc"
+
+
+def apply_schema(dsn: str) -> None:
+    """Create what is missing of the orders table, audit log, trigger and publication; one transaction."""
+    conn = connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(SCHEMA_FILE.read_text())
+    finally:
+        conn.close()
+
+
+def ensure_slot(conn, slot: str = DEFAULT_SLOT) -> bool:
+    """Create the pgoutput slot if it is missing; True when created. ``conn`` must be in autocommit.
+
+    A slot streams the changes committed after its creation only, and keeps WAL until it is
+    acknowledged: create it before the traffic it should see, drop it when it is no longer read.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        if cur.fetchone():
+            return False
+        cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+        return True
+
+
+def drop_slot(conn, slot: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+
+
+def prepare_source(dsn: str, slot: str = DEFAULT_SLOT) -> dict:
+    """Everything both capture modes need: the schema, and the slot when wal_level allows one."""
+    apply_schema(dsn)
+    conn = connect(dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SHOW wal_level")
+            wal_level = cur.fetchone()[0]
+        created = ensure_slot(conn, slot) if wal_level == "logical" else False
+        return {"wal_level": wal_level, "slot": slot if wal_level == "logical" else None, "slot_created": created}
+    finally:
+        conn.close()
