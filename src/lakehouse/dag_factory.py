@@ -25,7 +25,7 @@ import yaml
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, TaskGroup
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior
 from cosmos.operators.local import DbtRunLocalOperator, DbtSeedLocalOperator, DbtSnapshotLocalOperator
 
 from .identifiers import split_table_name
@@ -157,14 +157,16 @@ def _ingest(pipeline_name: str, source_name: str, batch_date: str, options: dict
 def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str = "") -> None:
     """Cosmos callback, called after every dbt command (also a failed one) with its temporary project copy.
 
-    Cosmos deletes that copy when the task ends; keep run_results.json and dbt.log under
+    Cosmos deletes that copy when the task ends; keep the result artifacts and dbt.log under
     dbt_run_dir(...)/<task id>/ (and the manifest once per run) for publish_data_quality.
     """
     target = Path(project_dir) / "target"
     run_dir = dbt_run_dir(pipeline_name, context["run_id"])
     task_dir = run_dir / context["ti"].task_id
     task_dir.mkdir(parents=True, exist_ok=True)
-    for source in (target / "run_results.json", Path(project_dir) / "logs" / "dbt.log"):
+    from lakehouse.quality import RESULT_FILES
+
+    for source in [*(target / name for name in RESULT_FILES), Path(project_dir) / "logs" / "dbt.log"]:
         if source.exists():
             shutil.copy2(source, task_dir / source.name)
     if (target / "manifest.json").exists() and not (run_dir / "manifest.json").exists():
@@ -172,10 +174,10 @@ def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str
 
 
 def _publish(pipeline_name: str, run_id: str) -> Any:
-    from lakehouse.quality import publish_run_results
+    from lakehouse.quality import publish_run_results, result_files
 
     run_dir = dbt_run_dir(pipeline_name, run_id)
-    if not any(run_dir.glob("*/run_results.json")):
+    if not run_dir.is_dir() or not result_files(run_dir):
         # No dbt task ran (e.g. an ingest failed): nothing to record, and the run fails anyway.
         return 0
     return publish_run_results(pipeline_name, run_id, run_dir)
@@ -262,6 +264,8 @@ def build_dag(pipeline: Pipeline) -> DAG:
                 load_method=LoadMode.DBT_MANIFEST,
                 test_behavior=TestBehavior.AFTER_EACH,
                 should_detach_multiple_parents_tests=True,
+                # A task per source with a freshness threshold: `dbt source freshness` before its models.
+                source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
                 # Our own iceberg:// outlets replace Cosmos's runtime duckdb://... assets (see _set_model_outlets).
                 emit_datasets=False,
             ),

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.expressions import And, EqualTo
 
 from . import compute, writes
@@ -45,6 +46,9 @@ WARNED = ("warn",)
 FAILED = ("fail", "error", "runtime error")
 
 
+# dbt writes run_results.json for run/seed/test/build and sources.json for `source freshness`.
+RESULT_FILES = ("run_results.json", "sources.json")
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
@@ -70,7 +74,10 @@ def _relation(node: dict) -> str:
 
 
 def _tested_model(node: dict | None, manifest: dict) -> str | None:
-    """The relation a test checks: its attached node, else its first model/seed/snapshot/source parent."""
+    """The relation a check is about: a freshness check's own source table; for a test, its attached
+    node, else its first model/seed/snapshot/source parent."""
+    if node and node.get("resource_type") == "source":
+        return _relation(node)
     if not node or node.get("resource_type") != "test":
         return None
     known = {**manifest.get("sources", {}), **manifest.get("nodes", {})}
@@ -89,11 +96,17 @@ def _folders_up(folder: Path, top: Path) -> list[Path]:
     return folders
 
 
+def result_files(target_dir: Path) -> list[Path]:
+    """The dbt result artifacts under target_dir: run_results.json of runs, seeds and tests, and
+    sources.json of source freshness checks."""
+    return sorted(path for name in RESULT_FILES for path in Path(target_dir).rglob(name))
+
+
 def _load_artifacts(target_dir: Path) -> tuple[list[tuple[Path, dict]], dict]:
-    """Every run_results.json under target_dir, and the manifests beside them merged into one."""
+    """Every result artifact under target_dir, and the manifests beside them merged into one."""
     if not target_dir.is_dir():
         raise FileNotFoundError(f"dbt target directory {target_dir} does not exist")
-    paths = sorted(target_dir.rglob("run_results.json"))
+    paths = result_files(target_dir)
     if not paths:
         raise FileNotFoundError(f"no run_results.json under {target_dir}: did dbt run?")
     artifacts = []
@@ -101,7 +114,7 @@ def _load_artifacts(target_dir: Path) -> tuple[list[tuple[Path, dict]], dict]:
     for path in paths:
         artifact = _read_json(path)
         if not isinstance(artifact.get("results"), list):
-            raise ValueError(f"{path} is not a dbt run_results file: it has no 'results' list")
+            raise ValueError(f"{path} is not a dbt results file: it has no 'results' list")
         artifacts.append((path, artifact))
         # Parse a manifest only when it can tell something new: they are large, and the Cosmos
         # tasks of one run may each leave a copy. It sits beside run_results.json or in a folder
@@ -116,9 +129,25 @@ def _load_artifacts(target_dir: Path) -> tuple[list[tuple[Path, dict]], dict]:
     return artifacts, manifest
 
 
-def _name_from_id(unique_id: str) -> str:
-    """'<type>.<package>.<name>[.<hash>]' -> name, for results without a manifest beside them."""
+def _freshness_message(result: dict) -> str | None:
+    age = result.get("max_loaded_at_time_ago_in_s")
+    return None if age is None else f"last loaded {age / 3600:.1f} h ago (max_loaded_at {result.get('max_loaded_at')})"
+
+
+def test_counts(results: pa.Table) -> dict[str, int]:
+    """summarize() of the checks only: data tests, unit tests and source freshness."""
+    tests = results.filter(pc.is_in(results.column("node_type"), pa.array(["test", "unit_test", "source"])))
+    return summarize(tests)
+
+
+def _node_name(node: dict | None, unique_id: str) -> str:
+    """A node's name; a source is '<source>.<table>'. Without a manifest, read it from the unique id:
+    '<type>.<package>.<name>[.<hash>]', or 'source.<package>.<source>.<table>'."""
     parts = unique_id.split(".")
+    if parts[0] == "source":
+        return ".".join(parts[2:4])
+    if node and node.get("name"):
+        return node["name"]
     return parts[2] if len(parts) > 2 else unique_id
 
 
@@ -137,7 +166,7 @@ def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path) -> 
             unique_id = result.get("unique_id")
             if not unique_id:
                 raise ValueError(f"{path}: a result has no unique_id")
-            node = manifest["nodes"].get(unique_id)
+            node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id)
             node_type = (node or {}).get("resource_type") or unique_id.split(".")[0]
             ends = [_timestamp(t.get("completed_at")) for t in result.get("timing") or []]
             completed_at = max([t for t in ends if t], default=generated_at)
@@ -146,11 +175,11 @@ def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path) -> 
                 "pipeline": pipeline_name,
                 "node_id": unique_id,
                 "node_type": node_type,
-                "node_name": (node or {}).get("name") or _name_from_id(unique_id),
+                "node_name": _node_name(node, unique_id),
                 "status": str(result.get("status")),
                 # dbt reports failures=0 for models; only tests count failing rows.
                 "failures": result.get("failures") if node_type in ("test", "unit_test") else None,
-                "message": result.get("message"),
+                "message": result.get("message") or _freshness_message(result),
                 "execution_time_s": float(result.get("execution_time") or 0.0),
                 "tested_model": _tested_model(node, manifest),
                 "completed_at": completed_at,

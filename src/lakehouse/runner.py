@@ -213,17 +213,13 @@ class _Progress(threading.Thread):
         self.poll()  # the final states
 
 
-def _test_counts(run_dir: Path) -> tuple[int, int, int]:
-    passed = warned = failed = 0
-    for path in sorted(run_dir.glob("*/run_results.json")):
-        for result in json.loads(path.read_text()).get("results", []):
-            if not str(result.get("unique_id", "")).startswith("test."):
-                continue
-            status = result.get("status")
-            passed += status == "pass"
-            warned += status == "warn"
-            failed += status in ("fail", "error")
-    return passed, warned, failed
+def _test_counts(pipeline_name: str, run_id: str, run_dir: Path) -> tuple[int, int, int]:
+    from .quality import collect_results, result_files, test_counts
+
+    if not run_dir.is_dir() or not result_files(run_dir):
+        return 0, 0, 0
+    counts = test_counts(collect_results(pipeline_name, run_id, run_dir))
+    return counts["passed"], counts["warned"], counts["failed"]
 
 
 def _mart_rows(pipeline_name: str) -> dict[str, int]:
@@ -260,7 +256,7 @@ def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_pr
         result.state = str(getattr(run.state, "value", run.state))
         for ti in run.get_task_instances():
             result.task_states[ti.task_id] = str(getattr(ti.state, "value", ti.state))
-        result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(dbt_run_dir(pipeline.name, run.run_id))
+        result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(pipeline.name, run.run_id, dbt_run_dir(pipeline.name, run.run_id))
         result.mart_rows = _mart_rows(pipeline.name)
     except Exception as error:  # noqa: BLE001 - one pipeline's failure is reported, the next one still runs
         result.error = f"{type(error).__name__}: {error}"
