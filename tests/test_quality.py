@@ -193,3 +193,35 @@ def test_missing_or_empty_target_dir_is_a_clear_error(lakehouse_home, tmp_path):
 def test_no_results_yet_is_an_empty_table(lakehouse_home):
     assert quality.latest_results().num_rows == 0
     assert quality.run_history().num_rows == 0
+
+
+def test_source_freshness_results_are_published_against_their_table(lakehouse_home, tmp_path):
+    run_dir = tmp_path / "run"
+    task_dir = run_dir / "dbt.source_loans_freshness"
+    task_dir.mkdir(parents=True)
+    # `dbt source freshness` writes sources.json (dbt 1.11, FreshnessExecutionResultArtifact), not run_results.json.
+    freshness = {
+        "metadata": {"dbt_schema_version": "https://schemas.getdbt.com/dbt/sources/v3.json",
+                     "generated_at": "2026-11-20T10:00:06.000000Z", "invocation_id": "x", "env": {}},
+        "elapsed_time": 0.1,
+        "results": [{
+            "unique_id": "source.liq.loan_system.positions_loans", "status": "warn",
+            "max_loaded_at": "2026-11-18T10:00:00+00:00", "snapshotted_at": "2026-11-20T10:00:00+00:00",
+            "max_loaded_at_time_ago_in_s": 172800.0, "execution_time": 0.02, "thread_id": "Thread-1",
+            "timing": [], "adapter_response": {}, "criteria": {},
+        }],
+    }
+    (task_dir / "sources.json").write_text(json.dumps(freshness))
+    sources = {"source.liq.loan_system.positions_loans": {
+        "resource_type": "source", "name": "positions_loans", "source_name": "loan_system",
+        "schema": "raw", "identifier": "positions_loans",
+    }}
+    (run_dir / "manifest.json").write_text(json.dumps({"nodes": {}, "sources": sources}))
+
+    assert quality.publish_run_results("liquidity", "run-f", run_dir) == 1
+    row = quality.latest_results("liquidity").to_pylist()[0]
+    assert (row["node_type"], row["node_name"], row["status"], row["tested_model"]) == (
+        "source", "loan_system.positions_loans", "warn", "raw.positions_loans",
+    )
+    assert row["message"].startswith("last loaded 48.0 h ago")
+    assert quality.test_counts(quality.latest_results("liquidity")) == {"passed": 0, "warned": 1, "failed": 0, "skipped": 0}
