@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -242,3 +243,28 @@ def test_liquidity_runs_through_airflow(tmp_path):
     assert result["tests_passed"] > 0 and result["tests_failed"] == 0
     assert result["mart_rows"] and all(n > 0 for n in result["mart_rows"].values())
     assert out["events"] >= len(result["task_states"])
+
+
+def test_a_broken_pipeline_folder_leaves_the_other_dags_standing(fake_pipeline, lakehouse_home, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(lakehouse_home / "airflow"))
+    from lakehouse.dag_factory import build_all_dags
+
+    (fake_pipeline / "dbt" / "models").mkdir()
+    (fake_pipeline / "dbt" / "models" / "fake_model.sql").write_text("{{ config(schema='staging') }} select 1 as one")
+    broken = fake_pipeline.parent / "broken"
+    broken.mkdir()
+    (broken / "pipeline.yml").write_text("name: broken\ningest: []\n")
+    # Airflow rewires logging on import, so listen on the logger itself rather than through caplog.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("lakehouse.dag_factory")
+    logger.addHandler(handler)
+    try:
+        dags = build_all_dags()
+    finally:
+        logger.removeHandler(handler)
+    assert list(dags) == ["fake"]
+    [record] = records
+    assert "pipelines/broken could not be turned into a DAG" in record.getMessage()
+    assert "no dbt project" in str(record.exc_info[1])

@@ -219,7 +219,7 @@ def dbt_built_tables(pipeline: Pipeline) -> list[str]:
     The DAG factory parses into <dbt target dir>/manifests/<pipeline>/; a `dbt parse` run by hand in
     the project writes <project>/target/.
     """
-    places = [load_settings().dbt_target_dir / "manifests" / pipeline.name, pipeline.dbt_project_dir / "target"]
+    places = [load_settings().manifest_dir(pipeline.name), pipeline.dbt_project_dir / "target"]
     manifest = next((p / "manifest.json" for p in places if (p / "manifest.json").exists()), None)
     if manifest is None:
         return []

@@ -127,11 +127,15 @@ def load_pipeline(folder: Path) -> Pipeline:
     )
 
 
-def discover_pipelines(settings: Settings | None = None) -> list[Pipeline]:
-    """Every pipeline folder under the pipelines directory, sorted by name."""
+def pipeline_folders(settings: Settings | None = None) -> list[Path]:
+    """Every folder under the pipelines directory that holds a declaration, sorted by name."""
     settings = settings or load_settings()
-    folders = sorted(p.parent for p in settings.pipelines_dir.glob(f"*/{DECLARATION_FILE}"))
-    pipelines = [load_pipeline(folder) for folder in folders]
+    return sorted(p.parent for p in settings.pipelines_dir.glob(f"*/{DECLARATION_FILE}"))
+
+
+def discover_pipelines(settings: Settings | None = None) -> list[Pipeline]:
+    """Every pipeline, sorted by name; an invalid declaration raises."""
+    pipelines = [load_pipeline(folder) for folder in pipeline_folders(settings)]
     tables: dict[str, str] = {}
     for pipeline in pipelines:
         for table in pipeline.raw_tables:

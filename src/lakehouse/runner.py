@@ -226,7 +226,7 @@ def _mart_rows(pipeline_name: str) -> dict[str, int]:
     """Rows of every marts table the pipeline's dbt project builds (those that exist)."""
     from .compute import connect
 
-    manifest = load_settings().dbt_target_dir / "manifests" / pipeline_name / "manifest.json"
+    manifest = load_settings().manifest_dir(pipeline_name) / "manifest.json"
     nodes = json.loads(manifest.read_text())["nodes"].values() if manifest.exists() else []
     names = sorted({n.get("alias") or n["name"] for n in nodes if n["resource_type"] == "model" and n["schema"] == "marts"})
     con = connect()

@@ -42,6 +42,10 @@ class Settings:
     def profiles_dir(self) -> Path:
         return self.dbt_dir
 
+    def manifest_dir(self, pipeline_name: str) -> Path:
+        """Where the DAG factory keeps the pipeline's parsed dbt manifest (manifest.json)."""
+        return self.dbt_target_dir / "manifests" / pipeline_name
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
