@@ -7,6 +7,7 @@ Airflow reads its configuration when it is first imported, so this module sets t
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import os
 import secrets
@@ -247,9 +248,14 @@ def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_pr
         if on_progress:
             watcher = _Progress(dag, run_at, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), on_progress)
             watcher.start()
+        # Cosmos runs gc.collect() after every dbt command (to release dbt's semaphores); over the
+        # whole in-process heap of Airflow + dbt that cost 0.6 s a task. Freezing what is loaded by
+        # now leaves each collection only the objects the task itself allocated.
+        gc.freeze()
         try:
             run = dag.test(logical_date=run_at, run_conf=conf or None, use_executor=executor is not None)
         finally:
+            gc.unfreeze()
             if watcher:
                 watcher.stop()
         result.run_id = run.run_id
