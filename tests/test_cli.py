@@ -97,8 +97,8 @@ def test_quality_shows_the_latest_run_with_a_summary(lakehouse_home, tmp_path):
 def test_run_calls_the_runner_and_exits_1_when_a_pipeline_failed(monkeypatch):
     calls = {}
 
-    def run_pipelines(names, logical_date, conf, on_progress):
-        calls.update(names=names, logical_date=logical_date, conf=conf)
+    def run_pipelines(names, logical_date, conf, on_progress, executor):
+        calls.update(names=names, logical_date=logical_date, conf=conf, executor=executor)
         on_progress({"task_id": "ingest.market_data", "state": "running", "done": 0, "total": 2})
         on_progress(types.SimpleNamespace(task_id="dbt.stg_loans", state="success", done=2, total=2))
         ok = types.SimpleNamespace(pipeline="liquidity", state="success", tasks_succeeded=2, tasks_failed=0,
@@ -110,13 +110,15 @@ def test_run_calls_the_runner_and_exits_1_when_a_pipeline_failed(monkeypatch):
         return [ok, failed]
 
     monkeypatch.setitem(sys.modules, "lakehouse.runner", types.SimpleNamespace(run_pipelines=run_pipelines))
-    result = invoke("run", "liquidity", "treasury", "--date", "2026-11-20", "--conf", "scale=0.1", "--conf", "label=eod", "--full-refresh")
+    result = invoke("run", "liquidity", "treasury", "--date", "2026-11-20", "--conf", "scale=0.1", "--conf", "label=eod",
+                    "--full-refresh", "--executor", "local")
 
     assert result.exit_code == 1, result.output
     assert calls == {
         "names": ["liquidity", "treasury"],
         "logical_date": dt.date(2026, 11, 20),
         "conf": {"scale": 0.1, "label": "eod", "full_refresh": True},
+        "executor": "local",
     }
     assert "marts.mart_positions 3,500 rows" in result.stdout
     assert "treasury: not successful: load, report" in result.stdout

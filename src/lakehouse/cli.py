@@ -272,7 +272,11 @@ def _field(obj: Any, name: str, default: Any = None) -> Any:
 @click.option("--date", "logical_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Day of data (default: yesterday, UTC).")
 @click.option("--conf", "conf_items", multiple=True, metavar="KEY=VALUE", help="Run parameter, repeatable.")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
-def run(pipelines: tuple[str, ...], logical_date: dt.datetime | None, conf_items: tuple[str, ...], full_refresh: bool):
+@click.option("--executor", type=click.Choice(["in-process", "local"]), default="in-process", show_default=True,
+              help="in-process: tasks one after another in this process (fastest on a laptop); "
+                   "local: Airflow's LocalExecutor, independent tasks in parallel processes.")
+def run(pipelines: tuple[str, ...], logical_date: dt.datetime | None, conf_items: tuple[str, ...], full_refresh: bool,
+        executor: str):
     """Run pipelines (default: all) through Airflow and print what they did."""
     from .runner import run_pipelines  # imports Airflow: only when running
 
@@ -292,7 +296,8 @@ def run(pipelines: tuple[str, ...], logical_date: dt.datetime | None, conf_items
             )
 
         day = logical_date.date() if logical_date else None
-        results = run_pipelines(list(pipelines) or None, day, conf, on_progress)
+        results = run_pipelines(list(pipelines) or None, day, conf, on_progress,
+                                executor=None if executor == "in-process" else executor)
     _print_run_summary(results)
     if any(_field(r, "state") != "success" for r in results):
         raise SystemExit(1)

@@ -37,6 +37,8 @@ class PipelineResult:
     tasks_succeeded: int = 0
     tasks_failed: int = 0
     task_states: dict[str, str] = field(default_factory=dict)
+    # task id -> (start, end) as ISO timestamps: shows which tasks ran at the same time.
+    task_times: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     tests_passed: int = 0
     tests_warned: int = 0
     tests_failed: int = 0
@@ -262,6 +264,7 @@ def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_pr
         result.state = str(getattr(run.state, "value", run.state))
         for ti in run.get_task_instances():
             result.task_states[ti.task_id] = str(getattr(ti.state, "value", ti.state))
+            result.task_times[ti.task_id] = tuple(t.isoformat() if t else None for t in (ti.start_date, ti.end_date))
         result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(pipeline.name, run.run_id, dbt_run_dir(pipeline.name, run.run_id))
         result.mart_rows = _mart_rows(pipeline.name)
     except Exception as error:  # noqa: BLE001 - one pipeline's failure is reported, the next one still runs
