@@ -1,10 +1,19 @@
-"""Shared fixtures: every test that touches the lakehouse gets its own, empty one."""
+"""Shared fixtures: every test that touches the lakehouse gets its own, empty one; the CDC tests
+share one embedded PostgreSQL."""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from lakehouse.catalog import _catalog_for
+from lakehouse.settings import load_settings
+from lakehouse.sources import postgres_server
 
 
 @pytest.fixture
@@ -19,3 +28,31 @@ def lakehouse_home(tmp_path, monkeypatch):
     _catalog_for.cache_clear()
     yield home
     _catalog_for.cache_clear()
+
+
+@contextmanager
+def server_home():
+    """A temporary home for a server, outside pytest's basetemp.
+
+    As root the server runs as another account that must traverse the home's ancestors; every
+    pytest session resets /tmp/pytest-of-root to 0700, which would cut a running server off from
+    its data directory whenever another session starts meanwhile.
+    """
+    path = Path(tempfile.mkdtemp(prefix="lakehouse-test-pg-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """One embedded PostgreSQL for the whole test session (each test gets its own database)."""
+    with pytest.MonkeyPatch.context() as env, server_home() as home:
+        env.delenv(postgres_server.DSN_VARIABLE, raising=False)
+        settings = replace(load_settings(), home=home)
+        postgres_server.start(settings)
+        try:
+            yield settings
+        finally:
+            postgres_server.stop(settings)

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
-from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,41 +26,12 @@ from lakehouse.cdc.checkpoint import LANDING_SCHEMA
 from lakehouse.cdc.logical import PgOutputDecoder, format_position
 from lakehouse.generators.orders import NEW_COLUMN, generate_orders
 from lakehouse.maintenance import maintain_table
-from lakehouse.settings import load_settings
 from lakehouse.sources import postgres_server
 from lakehouse.sources.orders_schema import apply_schema, ensure_slot
 from lakehouse.writes import write
 
 MODES = ("audit_log", "logical")
 REPO = Path(__file__).resolve().parents[1]
-
-
-@contextmanager
-def server_home():
-    """A temporary home for a server, outside pytest's basetemp.
-
-    As root the server runs as another account that must traverse the home's ancestors; every
-    pytest session resets /tmp/pytest-of-root to 0700, which would cut a running server off from
-    its data directory whenever another session starts meanwhile.
-    """
-    path = Path(tempfile.mkdtemp(prefix="lakehouse-test-pg-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def pg():
-    """One embedded PostgreSQL for the whole module."""
-    with pytest.MonkeyPatch.context() as env, server_home() as home:
-        env.delenv(postgres_server.DSN_VARIABLE, raising=False)
-        settings = replace(load_settings(), home=home)
-        postgres_server.start(settings)
-        try:
-            yield settings
-        finally:
-            postgres_server.stop(settings)
 
 
 class Source:

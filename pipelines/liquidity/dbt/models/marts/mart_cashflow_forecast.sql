@@ -1,9 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='insert_overwrite',
-    partition_by=['as_of_date'],
-) }}
-
 -- 30-day contractual cash-flow ladder per portfolio: pipelines/liquidity/README.md.
 with positions as (
     select * from {{ ref('mart_positions') }}

@@ -1,9 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='insert_overwrite',
-    partition_by=['as_of_date'],
-) }}
-
 -- Tiers and haircuts: pipelines/liquidity/README.md ("mart_liquidity_risk").
 with positions as (
     select * from {{ ref('mart_positions') }}

@@ -1,8 +1,4 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='insert_overwrite',
-    partition_by=['as_of_date', 'source_system'],
-) }}
+{{ config(partition_by=['as_of_date', 'source_system']) }}
 
 with loans as (
     select 'LOANS' as source_system, * from {{ ref('stg_positions_loans') }}

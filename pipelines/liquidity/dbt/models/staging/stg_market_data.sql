@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='merge', unique_key=['instrument_id', 'as_of_date']) }}
+{{ config(unique_key=['instrument_id', 'as_of_date']) }}
 
 with validated as (
     select * from {{ ref('base_market_data') }}

@@ -1,3 +1,3 @@
-{{ config(materialized='incremental', incremental_strategy='merge', unique_key=['position_id', 'as_of_date']) }}
+{{ config(unique_key=['position_id', 'as_of_date']) }}
 
 {{ stage_positions(ref('base_positions_deposits')) }}

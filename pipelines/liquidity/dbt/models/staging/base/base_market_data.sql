@@ -24,28 +24,11 @@ checked as (
     from source
 ),
 
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by instrument_id, as_of_date
-            order by try_cast(published_at as timestamp) desc nulls last, _batch_date desc, _source_row desc
-        ) as recency_rank
-    from checked
-    where invalid_reason is null
-),
-
-judged as (
-    select {{ columns | join(', ') }}, invalid_reason as rejection_reason
-    from checked
-    where invalid_reason is not null
-
-    union all
-
-    select
-        {{ columns | join(', ') }},
-        case when recency_rank > 1 then 'duplicate instrument_id: superseded by a later record' end as rejection_reason
-    from ranked
-)
+{{ lakehouse.judge_rows(
+    'checked', columns,
+    key=['instrument_id', 'as_of_date'],
+    latest_first=['try_cast(published_at as timestamp) desc nulls last', '_batch_date desc', '_source_row desc'],
+    duplicate_reason='duplicate instrument_id: superseded by a later record',
+) }}
 
 select * from judged
