@@ -56,3 +56,33 @@ def pg():
             yield settings
         finally:
             postgres_server.stop(settings)
+
+
+@pytest.fixture
+def orders_db(pg):
+    """A fresh database with the orders schema: (dsn, name). Its slots and itself are dropped afterwards."""
+    import uuid
+
+    from psycopg2.extensions import make_dsn
+
+    from lakehouse.sources.orders_schema import apply_schema
+
+    base = postgres_server.source_dsn(pg)
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = postgres_server.connect(base)
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    dsn = make_dsn(base, dbname=name)
+    apply_schema(dsn)
+    # An autoanalyze holds an xid for a moment; audit_log capture would (rightly) land the events
+    # after it a run later, which tests that expect everything in one run would see as a flake.
+    conn = postgres_server.connect(dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute("ALTER TABLE orders SET (autovacuum_enabled = false);"
+                    " ALTER TABLE audit_log_dml SET (autovacuum_enabled = false)")
+    conn.close()
+    yield dsn, name
+    with admin.cursor() as cur:
+        cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s", (name,))
+        cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    admin.close()

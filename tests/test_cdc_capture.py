@@ -64,27 +64,9 @@ class Source:
 
 
 @pytest.fixture
-def source(pg, lakehouse_home):
+def source(orders_db, lakehouse_home):
     """A fresh database with the orders schema, and a fresh lakehouse."""
-    base = postgres_server.source_dsn(pg)
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = postgres_server.connect(base)
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    dsn = make_dsn(base, dbname=name)
-    apply_schema(dsn)
-    # An autoanalyze holds an xid for a moment; audit_log capture would (rightly) land the events
-    # after it a run later, which tests that expect everything in one run would see as a flake.
-    conn = postgres_server.connect(dsn)
-    with conn, conn.cursor() as cur:
-        cur.execute("ALTER TABLE orders SET (autovacuum_enabled = false);"
-                    " ALTER TABLE audit_log_dml SET (autovacuum_enabled = false)")
-    conn.close()
-    yield Source(dsn, name)
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s", (name,))
-        cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    return Source(*orders_db)
 
 
 def landed(table: str) -> list[dict]:

@@ -24,20 +24,8 @@ from lakehouse.sources.orders_schema import PUBLICATION, apply_schema
 
 
 @pytest.fixture
-def db(pg):
-    """A fresh database with the orders schema; its slots and itself are dropped afterwards."""
-    base = postgres_server.source_dsn(pg)
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = postgres_server.connect(base)
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    dsn = make_dsn(base, dbname=name)
-    apply_schema(dsn)
-    yield dsn
-    with admin.cursor() as cur:
-        cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = %s", (name,))
-        cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+def db(orders_db):
+    return orders_db[0]
 
 
 def query(dsn: str, sql: str, args=None) -> list[tuple]:
