@@ -87,3 +87,12 @@ def test_full_refresh_rebuilds_from_the_model(project):
     ok, message = dbt("run", "--full-refresh", batch=2)
     assert ok, message
     assert rows("select event_id, status from staging.fixture_events order by 1") == [(2, "shipped"), (3, "created")]
+
+
+def test_an_enforced_contract_is_checked_before_anything_is_written(project):
+    assert rows("select event_id, status from staging.fixture_contract") == [(1, "created")]
+    before = load_table("staging.fixture_contract").current_snapshot().snapshot_id
+    ok, message = dbt("run", "--select", "fixture_contract", break_contract=True)
+    assert not ok
+    assert "contract" in message.lower() and "status" in message
+    assert load_table("staging.fixture_contract").current_snapshot().snapshot_id == before

@@ -119,3 +119,39 @@ def test_a_filtered_overwrite_never_touches_rows_outside_its_filter(lakehouse_ho
         overwrite_filter=EqualTo("run", "b"), partition_by=["run", "n"],
     )
     assert rows("select run, n, note from audit.t order by n") == [("a", 1, "x"), ("a", 2, "y"), ("b", 3, None)]
+
+
+def test_delete_insert_replaces_every_row_of_each_key_in_the_batch(lakehouse_home):
+    writes.write("marts.h", pa.table({"k": [1, 1, 2], "v": ["a1", "a2", "b1"]}))
+    writes.write("marts.h", pa.table({"k": [1, 3], "v": ["A", "c"]}), "delete_insert", unique_key=["k"])
+    assert rows("select k, v from marts.h order by k, v") == [(1, "A"), (2, "b1"), (3, "c")]
+
+
+def test_delete_insert_with_tombstones_deletes_and_reinserts(lakehouse_home):
+    writes.write("marts.o", pa.table({"k": [1, 2, 3], "v": ["a", "b", "c"]}))
+    batch = pa.table({"k": [1, 2, 4], "v": ["gone", "B", "d"], "is_deleted": [True, False, None]})
+    table = writes.write("marts.o", batch, "delete_insert", unique_key=["k"], tombstone_column="is_deleted")
+    assert rows("select k, v from marts.o order by k") == [(2, "B"), (3, "c"), (4, "d")]
+    assert "is_deleted" not in [f.name for f in table.schema().fields]
+
+
+def test_delete_insert_of_an_empty_batch_or_absent_keys_writes_nothing(lakehouse_home):
+    writes.write("marts.o", pa.table({"k": [1], "v": ["a"]}))
+    files = {f["file_path"] for f in load_table("marts.o").inspect.files().to_pylist()}
+    snapshots = len(load_table("marts.o").snapshots())
+    empty = pa.table({"k": pa.array([], pa.int64()), "v": pa.array([], pa.string()), "is_deleted": pa.array([], pa.bool_())})
+    writes.write("marts.o", empty, "delete_insert", unique_key=["k"], tombstone_column="is_deleted")
+    # A delete of a key that is no longer there (a replayed 'D'): no file is touched.
+    gone = pa.table({"k": [9], "v": ["x"], "is_deleted": [True]})
+    writes.write("marts.o", gone, "delete_insert", unique_key=["k"], tombstone_column="is_deleted")
+    table = load_table("marts.o")
+    assert {f["file_path"] for f in table.inspect.files().to_pylist()} == files
+    assert rows("select k, v from marts.o") == [(1, "a")]
+    assert len(table.snapshots()) == snapshots
+
+
+def test_tombstones_must_be_a_boolean_column(lakehouse_home):
+    writes.write("marts.o", pa.table({"k": [1], "v": ["a"]}))
+    with pytest.raises(writes.WriteError, match="tombstone_column 'op' must be boolean"):
+        writes.write("marts.o", pa.table({"k": [1], "v": ["a"], "op": ["D"]}), "delete_insert",
+                     unique_key=["k"], tombstone_column="op")

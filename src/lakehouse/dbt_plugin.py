@@ -52,6 +52,7 @@ class Plugin(BasePlugin):
                 options.get("strategy", "overwrite"),
                 unique_key=_as_list(options.get("unique_key")),
                 partition_by=_as_list(options.get("partition_by")),
+                tombstone_column=options.get("tombstone_column") or None,
                 snapshot_properties={
                     "dbt.node": options.get("node", ""),
                     "dbt.invocation_id": options.get("invocation_id", ""),

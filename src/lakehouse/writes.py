@@ -5,6 +5,9 @@ Strategies (the same names dbt uses):
 - ``append``: add the rows.
 - ``merge``: upsert on ``unique_key``; rows whose key exists are replaced, others added.
 - ``insert_overwrite``: replace exactly the partitions present in the new rows.
+- ``delete_insert``: replace every row whose ``unique_key`` appears in the new rows (the key need not
+  be unique: all of a key's rows go, e.g. an SCD2 history). With ``tombstone_column``, rows where it is
+  true only delete their key: the change-data-capture merge, where a 'D' event removes the row.
 New columns are added by schema evolution in the same commit; a failure leaves the previous snapshot.
 """
 
@@ -27,8 +30,8 @@ from .catalog import get_catalog, load_table
 from .identifiers import split_table_name, validate_identifier
 from .partitioning import build_partition_spec, parse_partition_field, requested_signature, spec_signature
 
-Strategy = Literal["overwrite", "append", "merge", "insert_overwrite"]
-STRATEGIES = ("overwrite", "append", "merge", "insert_overwrite")
+Strategy = Literal["overwrite", "append", "merge", "insert_overwrite", "delete_insert"]
+STRATEGIES = ("overwrite", "append", "merge", "insert_overwrite", "delete_insert")
 
 
 class WriteError(RuntimeError):
@@ -57,6 +60,16 @@ def _normalize(data: pa.Table) -> pa.Table:
         changed |= target != kind
         fields.append(pa.field(field.name, target, nullable=True))
     return data.cast(pa.schema(fields)) if changed else data
+
+
+def _without_tombstones(full_name: str, data: pa.Table, column: str) -> pa.Table:
+    """The rows to insert: those whose tombstone is false, without the tombstone column itself."""
+    if column not in data.column_names:
+        raise WriteError(f"{full_name}: tombstone_column {column!r} is not in the result")
+    if not pa.types.is_boolean(data.schema.field(column).type):
+        raise WriteError(f"{full_name}: tombstone_column {column!r} must be boolean, not {data.schema.field(column).type}")
+    dead = pc.fill_null(data.column(column), False)
+    return data.filter(pc.invert(dead)).drop_columns([column])
 
 
 def _create(catalog: Catalog, full_name: str, data: pa.Table, partition_by, properties) -> Table:
@@ -116,15 +129,27 @@ def write(
     partition_by: list[str] | None = None,
     overwrite_filter: BooleanExpression | None = None,
     snapshot_properties: dict[str, str] | None = None,
+    tombstone_column: str | None = None,
     catalog: Catalog | None = None,
 ) -> Table:
     """Commit ``data`` to the Iceberg table ``full_name`` in one atomic snapshot; returns the table."""
     if strategy not in STRATEGIES:
         raise WriteError(f"unknown write strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    if strategy == "merge" and not unique_key:
-        raise WriteError(f"merge into {full_name} needs a unique_key")
+    if strategy in ("merge", "delete_insert") and not unique_key:
+        raise WriteError(f"{strategy} into {full_name} needs a unique_key")
+    if tombstone_column and strategy not in ("delete_insert", "overwrite"):
+        raise WriteError(f"tombstone_column works with the delete_insert and overwrite strategies, not {strategy}")
     catalog = catalog or get_catalog()
     properties = {k: str(v) for k, v in (snapshot_properties or {}).items()}
+    replaced_keys = None
+    if strategy == "delete_insert":
+        missing = [k for k in unique_key if k not in data.column_names]
+        if missing:
+            raise WriteError(f"delete_insert into {full_name}: unique_key column(s) {missing} are not in the result")
+        replaced_keys = data.select(unique_key).group_by(unique_key).aggregate([])
+    if tombstone_column:
+        # A full build of a CDC table too: a key whose last event is a delete has no row.
+        data = _without_tombstones(full_name, data, tombstone_column)
     data = _normalize(data)
     for text in partition_by or []:
         parse_partition_field(text)  # refuse a bad expression before anything is written
@@ -132,6 +157,8 @@ def write(
     table = load_table(full_name, catalog)
     if table is None:
         return _create(catalog, full_name, data, partition_by, properties)
+    if replaced_keys is not None and replaced_keys.num_rows == 0:
+        return table
 
     if strategy == "merge":
         missing = [k for k in unique_key if k not in data.column_names]
@@ -189,6 +216,10 @@ def write(
         elif strategy == "insert_overwrite":
             if data.num_rows:
                 tx.overwrite(data, overwrite_filter=_partition_filter(table, data), snapshot_properties=properties)
+        elif strategy == "delete_insert":
+            tx.delete(create_match_filter(replaced_keys, list(unique_key)), snapshot_properties=properties)
+            if data.num_rows:
+                tx.append(data, snapshot_properties=properties)
         elif strategy == "merge" and data.num_rows:
             if new_columns:
                 # PyIceberg's upsert compares against the table as committed, which lacks the new

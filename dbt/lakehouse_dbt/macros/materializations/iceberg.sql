@@ -15,6 +15,11 @@
   {%- set partition_by = config.get('partition_by') -%}
 
   {{ run_hooks(pre_hooks) }}
+  {#- An enforced contract: the result's columns and types must be the declared ones, checked
+      before anything is written (dbt's own check, as its table materialization does). -#}
+  {%- if config.get('contract').enforced -%}
+    {{ get_assert_columns_equivalent(compiled_code) }}
+  {%- endif %}
   {% call statement('main') -%}
     create or replace table {{ scratch }} as (
       {{ compiled_code }}
@@ -23,6 +28,7 @@
   {% do adapter.store_relation(
       'lakehouse', scratch, [], this.schema ~ '.' ~ this.identifier, 'iceberg',
       {'strategy': strategy, 'unique_key': unique_key, 'partition_by': partition_by,
+       'tombstone_column': config.get('tombstone_column'),
        'node': model.unique_id, 'invocation_id': invocation_id}) %}
   {{ run_hooks(post_hooks) }}
   {{ return({'relations': [target_relation]}) }}
@@ -35,15 +41,19 @@
 
 
 {% materialization incremental, adapter='duckdb' %}
-  {#- A first run or --full-refresh rebuilds the whole table; afterwards the strategy applies. -#}
+  {#- A first run or --full-refresh rebuilds the whole table; afterwards the strategy applies.
+      delete+insert replaces all rows of each unique_key in the batch; with tombstone_column (a
+      boolean column of the result), rows where it is true delete their key and are not inserted:
+      the change-data-capture merge (see the package README). -#}
   {%- set strategy = config.get('incremental_strategy') or 'append' -%}
-  {%- if strategy not in ['append', 'merge', 'insert_overwrite'] -%}
-    {{ exceptions.raise_compiler_error("incremental_strategy '" ~ strategy ~ "' is not supported on Iceberg here; use append, merge or insert_overwrite") }}
+  {%- set strategies = {'append': 'append', 'merge': 'merge', 'insert_overwrite': 'insert_overwrite', 'delete+insert': 'delete_insert'} -%}
+  {%- if strategy not in strategies -%}
+    {{ exceptions.raise_compiler_error("incremental_strategy '" ~ strategy ~ "' is not supported on Iceberg here; use " ~ strategies.keys() | join(', ')) }}
   {%- endif -%}
-  {%- if strategy == 'merge' and not config.get('unique_key') -%}
-    {{ exceptions.raise_compiler_error("incremental_strategy 'merge' needs a unique_key") }}
+  {%- if strategy in ['merge', 'delete+insert'] and not config.get('unique_key') -%}
+    {{ exceptions.raise_compiler_error("incremental_strategy '" ~ strategy ~ "' needs a unique_key") }}
   {%- endif -%}
-  {{ return(lakehouse.iceberg_materialize(strategy if is_incremental() else 'overwrite')) }}
+  {{ return(lakehouse.iceberg_materialize(strategies[strategy] if is_incremental() else 'overwrite')) }}
 {% endmaterialization %}
 
 
