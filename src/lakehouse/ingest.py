@@ -1,4 +1,4 @@
-"""Ingest: land one source's batch for one date in its raw Iceberg table.
+"""Ingest: land one source in its raw Iceberg table (a generated batch per date, or CDC events).
 
 A batch is keyed by ``_batch_date``: every run of a date replaces exactly that date's rows in one
 commit (overwrite filtered on ``_batch_date``), so reruns and backfills are idempotent.
@@ -76,7 +76,7 @@ def add_lineage_columns(data: pa.Table, batch_date: dt.date, ingested_at: dt.dat
 
 
 def generate(source: IngestSource, batch_date: dt.date, options: dict[str, Any]) -> pa.Table:
-    options = {key: _coerce(value) for key, value in options.items()}
+    options = dict(options)
     function = _load_callable(options.pop("callable", None) or "")
     data = function(batch_date, **options)
     if not isinstance(data, pa.Table):
@@ -91,12 +91,21 @@ def run_ingest(
     options: dict[str, Any],
     run_id: str | None = None,
 ) -> dict[str, Any]:
-    """Generate/read the batch for ``batch_date`` and replace that date in the source's raw table."""
+    """Land one ingest source for ``batch_date``.
+
+    A ``generator`` batch replaces that date in the source's raw table; a ``postgres_cdc`` source
+    lands the change events not landed yet, whatever the date (its checkpoint makes reruns safe).
+    """
     source = _find_source(pipeline_name, source_name)
     day = _as_date(batch_date)
+    options = {key: _coerce(value) for key, value in dict(options).items()}
+    if source.kind == "postgres_cdc":
+        from .cdc.ingest import capture_changes  # psycopg2 only where a pipeline captures changes
+
+        return capture_changes(source.table, options, day)
     if source.kind != "generator":
         raise IngestError(f"{source.name}: unsupported ingest kind {source.kind!r}")
-    data = add_lineage_columns(generate(source, day, dict(options)), day, dt.datetime.now(dt.UTC))
+    data = add_lineage_columns(generate(source, day, options), day, dt.datetime.now(dt.UTC))
     properties = {
         "lakehouse.pipeline": pipeline_name,
         "lakehouse.ingest": source.name,

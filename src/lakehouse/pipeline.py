@@ -18,7 +18,9 @@ from .identifiers import split_table_name, validate_identifier
 from .settings import Settings, load_settings
 
 DECLARATION_FILE = "pipeline.yml"
-INGEST_KINDS = ("generator",)
+# generator: a callable returning the batch (lakehouse.ingest); postgres_cdc: a PostgreSQL source's
+# change events, exactly once (lakehouse.cdc.ingest).
+INGEST_KINDS = ("generator", "postgres_cdc")
 
 
 class InvalidPipeline(ValueError):
