@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from bench import ingest, pipeline
+from bench import cdc, ingest, pipeline
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scale", type=float, default=1.0, help="liquidity scale of the pipeline runs")
     parser.add_argument("--ingest-scale", type=float, default=100.0, help="positions scale of the ingest batch")
+    parser.add_argument("--cdc-orders", type=int, default=1_000_000, help="rows of the orders table for the CDC figures")
     args = parser.parse_args()
 
     figures = ingest.measure(args.ingest_scale)
@@ -25,6 +26,13 @@ def main() -> None:
     print(f"liquidity daily run at scale {figures['scale']}: Airflow + Cosmos {figures['airflow_seconds']:.1f} s "
           f"({figures['airflow_tasks']} tasks), plain ingest + dbt build {figures['plain_seconds']:.1f} s "
           f"-> {figures['ratio']:.2f}x (aim: at most 1.5x)")
+
+    figures = cdc.measure(args.cdc_orders)
+    for size, batch in figures["batches"].items():
+        print(f"CDC merge of {size:,} events into {figures['orders']:,} orders: {batch['seconds']:.1f} s, "
+              f"{batch['events_per_second']:,.0f} events/s applied")
+    print(f"CDC incremental run with 1% new events {figures['incremental_seconds']:.1f} s, full rebuild "
+          f"{figures['full_rebuild_seconds']:.1f} s -> {figures['ratio']:.1%} of a rebuild (aim: under 10%)")
 
 
 if __name__ == "__main__":
