@@ -158,6 +158,18 @@ def judged_landing() -> list[tuple[dict, str | None]]:
 
 # -- comparisons ---------------------------------------------------------------------------------
 
+def logical_slot(dsn: str, mode: str) -> str | None:
+    """A fresh replication slot for logical mode (created before the changes it must see)."""
+    if mode != "logical":
+        return None
+    slot = f"s_{uuid.uuid4().hex[:12]}"
+    conn = postgres_server.connect(dsn)
+    conn.autocommit = True
+    ensure_slot(conn, slot)
+    conn.close()
+    return slot
+
+
 def postgres_orders(dsn: str) -> tuple[list[str], dict[int, dict]]:
     columns, rows = pg(dsn, "SELECT * FROM orders")
     return columns, {row[0]: dict(zip(columns, row)) for row in rows}
@@ -265,13 +277,7 @@ def churned_orders(dsn: str) -> set[int]:
 @pytest.mark.parametrize("mode", MODES)
 def test_orders_and_history_equal_postgres_after_every_batch(orders_db, lakehouse_home, mode):
     dsn, _ = orders_db
-    slot = None
-    if mode == "logical":
-        slot = f"s_{uuid.uuid4().hex[:12]}"
-        conn = postgres_server.connect(dsn)
-        conn.autocommit = True
-        ensure_slot(conn, slot)
-        conn.close()
+    slot = logical_slot(dsn, mode)
 
     reasons_seen: set[str] = set()
     recreated = None
@@ -448,13 +454,7 @@ def test_a_change_by_an_older_transaction_after_a_newer_one_committed_wins(order
     """Transaction A starts first (lower xid) but changes the order after B committed its change:
     PostgreSQL keeps A's version, and so must the lake, whatever order capture pages the events in."""
     dsn, _ = orders_db
-    slot = None
-    if mode == "logical":
-        slot = f"s_{uuid.uuid4().hex[:12]}"
-        conn = postgres_server.connect(dsn)
-        conn.autocommit = True
-        ensure_slot(conn, slot)
-        conn.close()
+    slot = logical_slot(dsn, mode)
     generate_orders(dsn, batches=1, orders_per_batch=3, seed=5)
     [(order_id,)] = pg(dsn, "SELECT min(order_id) FROM orders")[1]
     older = postgres_server.connect(dsn)

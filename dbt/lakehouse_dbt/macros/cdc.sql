@@ -1,8 +1,9 @@
 {#- Change data capture: from a log of change events to the current state and its SCD2 history.
 
     Any pipeline whose events have a key, a position (a column whose order is the order in which
-    the changes happened, e.g. an LSN, a (xid, event id) string, a sequence number) and an operation
-    column (delete operations: 'D' by default) can use these. The rules, which make the result
+    each key's changes happened: a commit LSN, or an audit trigger's sequence id, NOT a transaction id,
+    since an older transaction can change a row after a newer one committed; see orders_cdc's
+    change_order) and an operation column (delete operations: 'D' by default) can use these. The rules, which make the result
     independent of how the events were cut into batches:
     - The latest event of a key by position wins; a delete as the latest event means "no row".
     - Events are never applied one batch after another: every key touched by new events is rebuilt
