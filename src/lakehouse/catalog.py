@@ -7,10 +7,12 @@ REST) and an s3:// warehouse are chosen by settings only.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
 
 from pyiceberg.catalog import Catalog, load_catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,13 +24,8 @@ from .settings import Settings, load_settings
 @lru_cache(maxsize=8)
 def _catalog_for(name: str, uri: str, warehouse: str) -> Catalog:
     if uri.startswith("sqlite:///"):
-        from pathlib import Path
-
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if warehouse.startswith("file://"):
-        from pathlib import Path
-        from urllib.parse import urlparse
-
         Path(urlparse(warehouse).path).mkdir(parents=True, exist_ok=True)
     properties = {"type": "sql", "uri": uri, "warehouse": warehouse}
     if uri.startswith("http://") or uri.startswith("https://"):

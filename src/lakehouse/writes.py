@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In, IsNull, Or
 from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
-from pyiceberg.schema import Schema
+from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import Table
 from pyiceberg.table.upsert_util import create_match_filter
 from pyiceberg.transforms import IdentityTransform
@@ -55,8 +55,7 @@ def _normalize(data: pa.Table) -> pa.Table:
             target = kind.value_type
         elif pa.types.is_null(kind):
             target = pa.string()
-        for name in [field.name]:
-            validate_identifier(name, "column name")
+        validate_identifier(field.name, "column name")
         changed |= target != kind
         fields.append(pa.field(field.name, target, nullable=True))
     return data.cast(pa.schema(fields)) if changed else data
@@ -73,11 +72,8 @@ def _without_tombstones(full_name: str, data: pa.Table, column: str) -> pa.Table
 
 
 def _create(catalog: Catalog, full_name: str, data: pa.Table, partition_by, properties) -> Table:
-    schema = Schema(*_pyarrow_to_schema_without_ids(data.schema).fields)
     # Give the schema real field ids before building the spec on it.
-    from pyiceberg.schema import assign_fresh_schema_ids
-
-    schema = assign_fresh_schema_ids(schema)
+    schema = assign_fresh_schema_ids(Schema(*_pyarrow_to_schema_without_ids(data.schema).fields))
     spec = build_partition_spec(schema, partition_by)
     namespace, table = split_table_name(full_name)
     tx = catalog.create_table_transaction((namespace, table), schema=schema, partition_spec=spec)
@@ -93,7 +89,6 @@ def _partition_filter(table: Table, data: pa.Table) -> BooleanExpression:
     schema = table.schema()
     if not spec.fields:
         raise WriteError(f"insert_overwrite needs a partitioned table; {table.name()} is not partitioned")
-    clauses = []
     columns = []
     for field in spec.fields:
         if not isinstance(field.transform, IdentityTransform):
@@ -103,22 +98,23 @@ def _partition_filter(table: Table, data: pa.Table) -> BooleanExpression:
             )
         columns.append(schema.find_column_name(field.source_id))
     combos = data.select(columns).group_by(columns).aggregate([]).to_pylist()
+    if len(columns) == 1:
+        # One column: a compact In() (plus IsNull when a partition value is null).
+        values = [combo[columns[0]] for combo in combos if combo[columns[0]] is not None]
+        nulls = len(values) < len(combos)
+        expr: BooleanExpression = In(columns[0], values) if values else IsNull(columns[0])
+        return Or(expr, IsNull(columns[0])) if nulls and values else expr
+    clauses = []
     for combo in combos:
         terms = [IsNull(c) if v is None else EqualTo(c, v) for c, v in combo.items()]
         clause = terms[0]
         for term in terms[1:]:
             clause = And(clause, term)
         clauses.append(clause)
-    if len(columns) == 1:
-        values = [combo[columns[0]] for combo in combos if combo[columns[0]] is not None]
-        nulls = any(combo[columns[0]] is None for combo in combos)
-        expr: BooleanExpression = In(columns[0], values) if values else IsNull(columns[0])
-        return Or(expr, IsNull(columns[0])) if nulls and values else expr
     expr = clauses[0]
     for clause in clauses[1:]:
         expr = Or(expr, clause)
     return expr
-
 
 def write(
     full_name: str,
@@ -141,11 +137,12 @@ def write(
         raise WriteError(f"tombstone_column works with the delete_insert and overwrite strategies, not {strategy}")
     catalog = catalog or get_catalog()
     properties = {k: str(v) for k, v in (snapshot_properties or {}).items()}
-    replaced_keys = None
-    if strategy == "delete_insert":
+    if strategy in ("merge", "delete_insert"):
         missing = [k for k in unique_key if k not in data.column_names]
         if missing:
-            raise WriteError(f"delete_insert into {full_name}: unique_key column(s) {missing} are not in the result")
+            raise WriteError(f"{strategy} into {full_name}: unique_key column(s) {missing} are not in the result")
+    replaced_keys = None
+    if strategy == "delete_insert":
         replaced_keys = data.select(unique_key).group_by(unique_key).aggregate([])
     if tombstone_column:
         # A full build of a CDC table too: a key whose last event is a delete has no row.
@@ -161,9 +158,6 @@ def write(
         return table
 
     if strategy == "merge":
-        missing = [k for k in unique_key if k not in data.column_names]
-        if missing:
-            raise WriteError(f"merge into {full_name}: unique_key column(s) {missing} are not in the result")
         keys = data.select(unique_key)
         if keys.num_rows and keys.group_by(unique_key).aggregate([]).num_rows != keys.num_rows:
             raise WriteError(
