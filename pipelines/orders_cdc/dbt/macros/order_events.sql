@@ -4,6 +4,12 @@
 {#- The tables whose changes this pipeline applies; events of any other table are quarantined. -#}
 {% macro captured_tables() %}{{ return(['public.orders']) }}{% endmacro %}
 
+{#- The columns of raw.audit_log_dml as capture lands them (lakehouse.cdc.checkpoint.LANDING_SCHEMA). -#}
+{% macro landed_columns() %}{{ return([
+    'event_position', 'audit_event_id', 'audit_operation', 'audit_timestamp', 'tbl_schema', 'tbl_name',
+    'raw_data', 'capture_mode', 'ingested_at',
+]) }}{% endmacro %}
+
 {#- What every staged order event carries besides the order's own columns. -#}
 {% macro order_event_envelope() %}{{ return(['event_position', 'change_order', 'audit_operation', 'audit_timestamp', 'ingested_at']) }}{% endmacro %}
 
@@ -57,15 +63,7 @@ copies as (
 
 judged_landing as (
     select
-        event_position,
-        audit_event_id,
-        audit_operation,
-        audit_timestamp,
-        tbl_schema,
-        tbl_name,
-        raw_data,
-        capture_mode,
-        ingested_at,
+        {{ landed_columns() | join(', ') }},
         case
             when event_position is null then 'missing event_position'
             when ingested_at > first_ingested_at or copy_rank > 1 then 'duplicate event id'

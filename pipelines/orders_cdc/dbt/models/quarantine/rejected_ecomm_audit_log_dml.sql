@@ -17,15 +17,7 @@ with
 
 judged as (
     select
-        event_position,
-        audit_event_id,
-        audit_operation,
-        audit_timestamp,
-        tbl_schema,
-        tbl_name,
-        raw_data,
-        capture_mode,
-        ingested_at,
+        {{ landed_columns() | join(', ') }},
         case
             when rejection_reason is not null then rejection_reason
             else {{ order_rejection_reason('raw_data', columns) }}
