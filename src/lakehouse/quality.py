@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import And, EqualTo
@@ -197,22 +195,15 @@ def publish_run_results(pipeline_name: str, run_id: str, target_dir: str | Path)
     # Both keys: Airflow run ids ("scheduled__<date>") repeat across DAGs, so run_id alone would
     # replace another pipeline's results of the same date.
     this_run = And(EqualTo("pipeline", pipeline_name), EqualTo("run_id", run_id))
-    with warnings.catch_warnings():
-        # A run's first publish has nothing to replace; PyIceberg warns about that every time.
-        warnings.filterwarnings("ignore", "Delete operation did not match any records")
-        writes.write(TABLE, rows, "overwrite", overwrite_filter=this_run)
+    writes.write(TABLE, rows, "overwrite", overwrite_filter=this_run)
     return rows.num_rows
 
 
 def _query(sql: str, params: list) -> pa.Table | None:
     """Run SQL over audit.dq_results (as view ``r``); None when nothing was published yet."""
-    table = load_table(TABLE)
-    if table is None:
+    if load_table(TABLE) is None:
         return None
-    # Only this table is registered: compute.connect() would load every table of the catalog.
-    con = duckdb.connect(":memory:")
-    compute.load_extensions(con)
-    compute.register_table(con, TABLE, table)
+    con = compute.connect()
     con.execute("CREATE TEMP VIEW r AS SELECT * FROM audit.dq_results")
     return con.execute(sql, params).to_arrow_table()
 
