@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import json
 import os
 import secrets
 import socket
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .identifiers import quote, split_table_name
 from .pipeline import Pipeline, discover_pipelines, get_pipeline
 from .settings import REPO_ROOT, Settings, load_settings
 
@@ -225,16 +225,20 @@ def _test_counts(pipeline_name: str, run_id: str, run_dir: Path) -> tuple[int, i
     return counts["passed"], counts["warned"], counts["failed"]
 
 
-def _mart_rows(pipeline_name: str) -> dict[str, int]:
+def _mart_rows(pipeline: Pipeline) -> dict[str, int]:
     """Rows of every marts table the pipeline's dbt project builds (those that exist)."""
     from .compute import connect
+    from .maintenance import dbt_built_tables
 
-    manifest = load_settings().manifest_dir(pipeline_name) / "manifest.json"
-    nodes = json.loads(manifest.read_text())["nodes"].values() if manifest.exists() else []
-    names = sorted({n.get("alias") or n["name"] for n in nodes if n["resource_type"] == "model" and n["schema"] == "marts"})
     con = connect()
-    existing = {row[0] for row in con.execute("select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
-    return {f"marts.{name}": con.execute(f'select count(*) from marts."{name}"').fetchone()[0] for name in names if name in existing}
+    existing = {f"marts.{name}" for (name,) in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
+    marts = [name for name in dbt_built_tables(pipeline) if name in existing]
+    counts = {}
+    for name in marts:
+        namespace, table = split_table_name(name)
+        counts[name] = con.execute(f"select count(*) from {quote(namespace)}.{quote(table)}").fetchone()[0]
+    return counts
 
 
 def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_progress, executor, log_file) -> PipelineResult:
@@ -266,7 +270,7 @@ def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_pr
             result.task_states[ti.task_id] = str(getattr(ti.state, "value", ti.state))
             result.task_times[ti.task_id] = tuple(t.isoformat() if t else None for t in (ti.start_date, ti.end_date))
         result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(pipeline.name, run.run_id, dbt_run_dir(pipeline.name, run.run_id))
-        result.mart_rows = _mart_rows(pipeline.name)
+        result.mart_rows = _mart_rows(pipeline)
     except Exception as error:  # noqa: BLE001 - one pipeline's failure is reported, the next one still runs
         result.error = f"{type(error).__name__}: {error}"
     result.tasks_succeeded = sum(state == "success" for state in result.task_states.values())
