@@ -122,14 +122,19 @@ def test_ingest_tasks_run_at_the_same_time_under_the_local_executor(tmp_path):
         import datetime as dt, json
         from lakehouse.runner import run_pipelines
         [result] = run_pipelines(["liquidity"], dt.date(2026, 11, 20), {"scale": 0.01}, executor="local")
-        print(json.dumps({"state": result.state, "times": result.task_times}))
+        print(json.dumps({"state": result.state, "times": result.task_times, "states": result.task_states,
+                          "error": result.error, "log": result.log_file}))
     """)
     env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path)}
     env.pop("AIRFLOW_HOME", None)
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    assert out["state"] == "success"
+    if out["state"] != "success":  # say which task failed and why, from the run's own log
+        failed = {task: state for task, state in out["states"].items() if state != "success"}
+        task_logs = sorted((tmp_path / "logs" / "airflow").rglob("*.log"))
+        tails = [f"--- {path}\n{path.read_text(errors='replace')[-2000:]}" for path in task_logs if any(t in str(path) for t in failed)]
+        pytest.fail(f"{failed} {out['error']}\n{Path(out['log']).read_text(errors='replace')[-3000:]}\n" + "\n".join(tails[:3]))
     windows = [tuple(map(dt.datetime.fromisoformat, times)) for task, times in out["times"].items() if task.startswith("ingest_")]
     assert len(windows) == 3
     # All three were running at one moment: the latest start comes before the earliest end.

@@ -52,7 +52,10 @@ def airflow_environment(settings: Settings, executor: str | None = None) -> dict
     home = settings.airflow_home
     env = {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # Under a real executor the task processes' API calls and the run loop write to this one SQLite
+        # file at once; wait up to 60 s for its lock instead of pysqlite's 5 s, which a busy 2-core
+        # machine can exceed (the task then fails with "database is locked").
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # 2 cores: a few task processes at most (the default forks 32).
