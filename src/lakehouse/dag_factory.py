@@ -157,6 +157,12 @@ def _ingest(pipeline_name: str, source_name: str, batch_date: str, options: dict
     return run_ingest(pipeline_name, source_name, batch_date, options, run_id=run_id)
 
 
+def _deliver(pipeline_name: str, delivery_name: str, options: dict, run_id: str) -> dict:
+    from lakehouse.delivery import run_delivery
+
+    return run_delivery(pipeline_name, delivery_name, options, run_id=run_id)
+
+
 def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str = "") -> None:
     """Cosmos callback, called after every dbt command (also a failed one) with its temporary project copy.
 
@@ -290,7 +296,24 @@ def build_dag(pipeline: Pipeline) -> DAG:
         maintain = PythonOperator(
             task_id=MAINTAIN_TASK_ID, python_callable=_maintain, op_kwargs={"pipeline_name": pipeline.name}
         )
+        deliver = [
+            PythonOperator(
+                task_id=f"deliver_{delivery.name}",
+                python_callable=_deliver,
+                op_kwargs={
+                    "pipeline_name": pipeline.name,
+                    "delivery_name": delivery.name,
+                    "options": dict(delivery.options),
+                    "run_id": "{{ run_id }}",
+                },
+                inlets=[table_asset(delivery.table)],
+            )
+            for delivery in pipeline.deliver
+        ]
         ingest >> dbt >> publish >> maintain
+        if deliver:
+            # Marts leave the lakehouse only once built and tested; data quality is published either way.
+            dbt >> deliver >> publish
         # Also directly after dbt: a failed dbt task leaves maintain_tables upstream_failed, and the DAG run
         # (judged by its leaf tasks) ends failed even though publish_data_quality succeeded.
         dbt >> maintain

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.expressions import EqualTo
 
-from .pipeline import IngestSource, get_pipeline
+from .pipeline import INGEST_KINDS, IngestSource, get_pipeline
 from .writes import write
 
 # Columns the platform adds to every raw row; sources must not use these names.
@@ -84,27 +84,9 @@ def generate(source: IngestSource, batch_date: dt.date, options: dict[str, Any])
     return data
 
 
-def run_ingest(
-    pipeline_name: str,
-    source_name: str,
-    batch_date: str | dt.date,
-    options: dict[str, Any],
-    run_id: str | None = None,
-) -> dict[str, Any]:
-    """Land one ingest source for ``batch_date``.
-
-    A ``generator`` batch replaces that date in the source's raw table; a ``postgres_cdc`` source
-    lands the change events not landed yet, whatever the date (its checkpoint makes reruns safe).
-    """
-    source = _find_source(pipeline_name, source_name)
-    day = _as_date(batch_date)
-    options = {key: _coerce(value) for key, value in dict(options).items()}
-    if source.kind == "postgres_cdc":
-        from .cdc.ingest import capture_changes  # psycopg2 only where a pipeline captures changes
-
-        return capture_changes(source.table, options, day)
-    if source.kind != "generator":
-        raise IngestError(f"{source.name}: unsupported ingest kind {source.kind!r}")
+def land_generated(pipeline_name: str, source: IngestSource, day: dt.date, options: dict[str, Any],
+                   run_id: str | None) -> dict[str, Any]:
+    """The ``generator`` kind: the callable's batch for ``day`` replaces that date in the raw table."""
     data = add_lineage_columns(generate(source, day, options), day, dt.datetime.now(dt.UTC))
     properties = {
         "lakehouse.pipeline": pipeline_name,
@@ -122,3 +104,22 @@ def run_ingest(
     )
     snapshot = table.current_snapshot()
     return {"table": source.table, "rows": data.num_rows, "snapshot_id": snapshot.snapshot_id if snapshot else None}
+
+
+def run_ingest(
+    pipeline_name: str,
+    source_name: str,
+    batch_date: str | dt.date,
+    options: dict[str, Any],
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Land one ingest source for ``batch_date`` with its kind's handler (pipeline.INGEST_KINDS).
+
+    A ``generator`` batch replaces that date in the source's raw table; a ``postgres_cdc`` source
+    lands the change events not landed yet, whatever the date (its checkpoint makes reruns safe).
+    """
+    source = _find_source(pipeline_name, source_name)
+    day = _as_date(batch_date)
+    options = {key: _coerce(value) for key, value in dict(options).items()}
+    handler = _load_callable(INGEST_KINDS[source.kind])
+    return handler(pipeline_name, source, day, options, run_id)

@@ -18,9 +18,23 @@ from .identifiers import split_table_name, validate_identifier
 from .settings import Settings, load_settings
 
 DECLARATION_FILE = "pipeline.yml"
-# generator: a callable returning the batch (lakehouse.ingest); postgres_cdc: a PostgreSQL source's
-# change events, exactly once (lakehouse.cdc.ingest).
-INGEST_KINDS = ("generator", "postgres_cdc")
+# Each ingest kind and the function that lands it: called as handler(pipeline_name, source, batch_date,
+# options, run_id) -> a summary dict (at least "table" and "rows").
+INGEST_KINDS = {
+    # A callable returning the date's batch as a pyarrow.Table; the batch replaces that date.
+    "generator": "lakehouse.ingest:land_generated",
+    # A PostgreSQL table's change events, exactly once.
+    "postgres_cdc": "lakehouse.cdc.ingest:land_changes",
+    # One delimited text file (URL, local path or s3://), fetched to the raw zone, typed, bad lines quarantined.
+    "delimited_file": "lakehouse.files.delimited:land_delimited_file",
+    # The files a table map assigns to one raw table, each loaded once (again when it changes).
+    "table_map": "lakehouse.files.table_map:land_mapped_files",
+}
+# Each delivery kind and its function: handler(pipeline_name, delivery, options, run_id) -> a summary dict.
+DELIVERY_KINDS = {
+    # A mart copied to a PostgreSQL table, replacing its rows in one transaction (idempotent).
+    "postgres": "lakehouse.delivery.postgres:deliver_to_postgres",
+}
 
 
 class InvalidPipeline(ValueError):
@@ -36,6 +50,16 @@ class IngestSource:
     kind: str
     options: dict[str, Any]
     partition_by: list[str]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery task after dbt: copy a table of the lakehouse to a system outside it."""
+
+    name: str
+    table: str
+    kind: str
+    options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,7 @@ class Pipeline:
     dbt_vars: dict[str, Any]
     ingest: list[IngestSource]
     maintenance: Maintenance = field(default_factory=Maintenance)
+    deliver: list[Delivery] = field(default_factory=list)
 
     @property
     def dag_id(self) -> str:
@@ -94,6 +119,43 @@ def _parse_ingest(entry: dict, where: str) -> IngestSource:
     )
 
 
+def _expand_table_map(entry: dict, folder: Path, where: str) -> list[dict]:
+    """A `table_map` entry names a map file instead of a table: one ingest entry per table it maps.
+
+    The map (YAML or JSON, path relative to the pipeline folder) has `tables: {name: {table: raw.x,
+    ...}}`; each becomes ingest `name` landing in `table`, with the entry's options plus `map` (the
+    file's absolute path) and `entry` (its name), so one generic task per table loads its files.
+    """
+    options = dict(entry.get("options") or {})
+    map_file = (folder / _require(options, "map", f"{where} table_map options")).resolve()
+    if not map_file.exists():
+        raise InvalidPipeline(f"{where}: table map {map_file} does not exist")
+    tables = (yaml.safe_load(map_file.read_text()) or {}).get("tables") or {}
+    if not isinstance(tables, dict) or not tables:
+        raise InvalidPipeline(f"{map_file}: 'tables' must map each raw table's name to its files")
+    return [
+        {
+            "name": name,
+            "table": _require(spec or {}, "table", f"{map_file} table '{name}'"),
+            "kind": "table_map",
+            "options": {**options, "map": str(map_file), "entry": name},
+            "partition_by": (spec or {}).get("partition_by") or entry.get("partition_by"),
+        }
+        for name, spec in tables.items()
+    ]
+
+
+def _parse_delivery(entry: dict, where: str) -> Delivery:
+    name = validate_identifier(_require(entry, "name", where), "delivery name")
+    where = f"{where} deliver '{name}'"
+    table = _require(entry, "table", where)
+    split_table_name(table)
+    kind = _require(entry, "kind", where)
+    if kind not in DELIVERY_KINDS:
+        raise InvalidPipeline(f"{where}: unknown kind {kind!r}; known kinds: {', '.join(DELIVERY_KINDS)}")
+    return Delivery(name=name, table=table, kind=kind, options=dict(entry.get("options") or {}))
+
+
 def load_pipeline(folder: Path) -> Pipeline:
     folder = Path(folder).resolve()
     path = folder / DECLARATION_FILE
@@ -108,10 +170,17 @@ def load_pipeline(folder: Path) -> Pipeline:
     project_dir = (folder / dbt.get("project_dir", "dbt")).resolve()
     if not (project_dir / "dbt_project.yml").exists():
         raise InvalidPipeline(f"{where}: no dbt project at {project_dir}")
-    ingest = [_parse_ingest(entry, where) for entry in raw.get("ingest") or []]
+    entries = []
+    for entry in raw.get("ingest") or []:
+        mapped = isinstance(entry, dict) and entry.get("kind") == "table_map" and "table" not in entry
+        entries.extend(_expand_table_map(entry, folder, where) if mapped else [entry])
+    ingest = [_parse_ingest(entry, where) for entry in entries]
     names = [source.name for source in ingest]
     if len(set(names)) != len(names):
         raise InvalidPipeline(f"{where}: ingest names must be unique, got {names}")
+    deliver = [_parse_delivery(entry, where) for entry in raw.get("deliver") or []]
+    if len({d.name for d in deliver}) != len(deliver):
+        raise InvalidPipeline(f"{where}: delivery names must be unique, got {[d.name for d in deliver]}")
     start = raw.get("start_date", "2026-01-01")
     return Pipeline(
         name=name,
@@ -126,6 +195,7 @@ def load_pipeline(folder: Path) -> Pipeline:
         dbt_vars=dict(dbt.get("vars") or {}),
         ingest=ingest,
         maintenance=Maintenance(**(raw.get("maintenance") or {})),
+        deliver=deliver,
     )
 
 

@@ -25,6 +25,12 @@ class Settings:
     engine: str
     pipelines_dir: Path
     dbt_dir: Path
+    # Where fetched source files land before they are loaded (file:// or s3://).
+    raw_zone: str = ""
+    # S3-compatible storage for s3:// warehouse and raw zone URIs. Keys come from the standard
+    # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables, never from a file.
+    s3_endpoint: str = ""  # e.g. http://127.0.0.1:8333; empty means AWS itself
+    s3_region: str = "us-east-1"
 
     @property
     def airflow_home(self) -> Path:
@@ -66,4 +72,7 @@ def load_settings() -> Settings:
         engine=engine,
         pipelines_dir=Path(_env("LAKEHOUSE_PIPELINES_DIR", str(REPO_ROOT / "pipelines"))).resolve(),
         dbt_dir=REPO_ROOT / "dbt",
+        raw_zone=_env("LAKEHOUSE_RAW_ZONE", (home / "raw_zone").as_uri()).rstrip("/"),
+        s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
+        s3_region=_env("LAKEHOUSE_S3_REGION", "us-east-1"),
     )

@@ -20,16 +20,21 @@
       {{ config(materialized='incremental', incremental_strategy='delete+insert',
                 unique_key='order_id', tombstone_column='is_deleted') }}
       with events as (select * from {{ ref('stg_order_events') }}),
+      touched as ({{ lakehouse.cdc_touched_keys('events', 'order_id', 'event_position', 'ingested_at') }}),
       state as (
           {{ lakehouse.cdc_latest_state('events', key='order_id', position_column='event_position',
-                                        operation_column='op', columns=['order_id', 'status', 'amount']) }}
+                                        operation_column='op', columns=['order_id', 'status', 'amount'],
+                                        keys='touched', carry=['event_position', 'ingested_at']) }}
       )
-      {{ lakehouse.cdc_state_changes('state', key='order_id', columns=['order_id', 'status', 'amount']) }}
+      {{ lakehouse.cdc_state_changes('state', key='order_id', columns=['order_id', 'status', 'amount'],
+                                     keys='touched', carry=['event_position', 'ingested_at']) }}
 
-    cdc_state_changes compares the latest state with the table and returns only the keys that differ
-    (deleted keys as tombstones), so a run with nothing new writes nothing, and a failed, skipped or
-    repeated run needs no bookkeeping. A current-state table that carries its position column can
-    instead pass keys=(new keys) to cdc_latest_state and skip the comparison.
+    Only keys with new events (cdc_touched_keys, from the position and arrival the table carries)
+    are rebuilt, and cdc_state_changes compares their latest state with the table and returns only
+    the keys that differ (deleted keys as tombstones), so a run with nothing new writes nothing, and
+    a failed, skipped or repeated run needs no bookkeeping. Without keys= and carry= every key is
+    compared: slower (a pass over all events and the whole table), but the table then needs no
+    columns beyond the source's.
 
     The SCD2 history (incremental, delete+insert on the key: a touched key's versions are replaced):
 
@@ -49,13 +54,17 @@
 
 
 {#- A where-clause predicate: the rows of the model's input that the target ({{ this }}) does not
-    hold yet. Everything on a first run or a --full-refresh. The target must have both columns. -#}
+    hold yet. Everything on a first run, a --full-refresh, or while the target has no position yet
+    (empty, a column just added, or a table built before it had them). The watermarks may
+    lag (a key whose latest event is a delete leaves no row in a current-state table): that only
+    re-touches keys, which the rules below make harmless. -#}
 {% macro cdc_new_rows(position_column, arrival_column=none, relation_alias=none) %}
-  {%- if not is_incremental() -%}
+  {%- set held = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list if is_incremental() else [] -%}
+  {%- if not is_incremental() or position_column | lower not in held or (arrival_column and arrival_column | lower not in held) -%}
     1 = 1
   {%- else -%}
     {%- set prefix = relation_alias ~ '.' if relation_alias else '' -%}
-    (not exists (select 1 from {{ this }})
+    ((select max({{ position_column }}) from {{ this }}) is null
      or {{ prefix }}{{ position_column }} > (select max({{ position_column }}) from {{ this }})
      {%- if arrival_column %}
      or {{ prefix }}{{ arrival_column }} > (select max({{ arrival_column }}) from {{ this }})
@@ -80,11 +89,12 @@ where {{ lakehouse.cdc_new_rows(position_column, arrival_column) }}
 
 
 {#- The latest event of every key (of `keys`, a query or CTE giving key columns, when given) by
-    `position_column`, as `columns` plus `tombstone_column`: true when that event is a delete. -#}
+    `position_column`, as `columns`, then the `carry` columns (e.g. position and arrival, for
+    cdc_new_rows), then `tombstone_column`: true when that event is a delete. -#}
 {% macro cdc_latest_state(events, key, position_column, operation_column, columns, delete_operations=['D'],
-                          keys=none, tombstone_column='is_deleted') %}
+                          keys=none, tombstone_column='is_deleted', carry=[]) %}
   {%- set key_columns = [key] if key is string else key -%}
-  {%- set output = key_columns + (columns | reject('in', key_columns) | list) -%}
+  {%- set output = key_columns + (columns | reject('in', key_columns) | list) + (carry | reject('in', columns) | list) -%}
 select
     {%- for column in output %}
     {{ column }},
@@ -110,10 +120,13 @@ where cdc_recency = 1
     are new or differ in any column, and tombstones for keys the target holds that are deleted (or
     gone from the state). Everything on a full build: the tombstones are dropped by the write.
     A column the target does not have yet counts as a difference where it is not null, so a new
-    column reaches exactly the rows that have a value for it (schema evolution adds it). -#}
-{% macro cdc_state_changes(state, key, columns, tombstone_column='is_deleted') %}
+    column reaches exactly the rows that have a value for it (schema evolution adds it).
+    `carry` must be cdc_latest_state's: those columns are written, never compared.
+    With `keys` (the query or CTE `state` was restricted to) only those keys are compared: a key
+    outside them is not gone, just untouched. -#}
+{% macro cdc_state_changes(state, key, columns, tombstone_column='is_deleted', keys=none, carry=[]) %}
   {%- set key_columns = [key] if key is string else key -%}
-  {%- set output = key_columns + (columns | reject('in', key_columns) | list) -%}
+  {%- set output = key_columns + (columns | reject('in', key_columns) | list) + (carry | reject('in', columns) | list) -%}
   {%- if not is_incremental() -%}
 select * from {{ state }}
   {%- else -%}
@@ -145,6 +158,9 @@ select
     true as {{ tombstone_column }}
 from {{ this }} as cdc_target
 where not exists (select 1 from {{ state }} as cdc_state where {{ lakehouse._cdc_key_match(key_columns, 'cdc_state', 'cdc_target') }})
+    {%- if keys %}
+  and exists (select 1 from {{ keys }} as cdc_keys where {{ lakehouse._cdc_key_match(key_columns, 'cdc_keys', 'cdc_target') }})
+    {%- endif %}
   {%- endif %}
 {% endmacro %}
 

@@ -46,6 +46,11 @@ def resolve_source(conn_id: str = DEFAULT_CONN_ID) -> tuple[str, bool]:
     return postgres_server.source_dsn(), True
 
 
+def land_changes(pipeline_name: str, source, day: dt.date, options: dict[str, Any], run_id: str | None) -> dict[str, Any]:
+    """The ``postgres_cdc`` ingest kind (lakehouse.pipeline.INGEST_KINDS)."""
+    return capture_changes(source.table, options, day)
+
+
 def capture_changes(table: str, options: dict[str, Any], batch_date: dt.date) -> dict[str, Any]:
     """Land the source's new change events in ``table``; see the module docstring for the source."""
     mode = options.get("mode", "audit_log")
