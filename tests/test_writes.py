@@ -155,3 +155,33 @@ def test_tombstones_must_be_a_boolean_column(lakehouse_home):
     with pytest.raises(writes.WriteError, match="tombstone_column 'op' must be boolean"):
         writes.write("marts.o", pa.table({"k": [1], "v": ["a"], "op": ["D"]}), "delete_insert",
                      unique_key=["k"], tombstone_column="op")
+
+
+@pytest.mark.parametrize("layout", [["truncate(10, k)"], ["bucket(4, k)"], ["d", "truncate(10, k)"], ["day(ts)"], []])
+def test_delete_insert_on_any_layout_equals_replacing_the_keys(lakehouse_home, layout):
+    """Partitioned by the key, only the files of the keys' partitions are rewritten; any other layout
+    takes PyIceberg's delete. Either way: every row of a batch key goes, the batch's rows come in,
+    and a column new in the batch is added (null for the rows kept)."""
+    day = dt.date(2026, 11, 1)
+    before = [{"k": k, "d": day + dt.timedelta(days=k % 3), "ts": dt.datetime(2026, 11, 1 + k % 5, tzinfo=dt.UTC),
+               "v": f"v{k}"} for k in range(40)]
+    writes.write("marts.p", pa.Table.from_pylist(before), partition_by=layout)
+    files_before = {f["file_path"]: list(f["partition"].values()) for f in load_table("marts.p").inspect.files().to_pylist()}
+    batch = [{**row, "v": f"new{row['k']}", "extra": row["k"] * 10, "gone": row["k"] == 13}
+             for row in before if row["k"] in (3, 5, 13, 17)]
+    batch.append({"k": 99, "d": day, "ts": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "v": "new99", "extra": 990, "gone": False})
+    key = ["k", "d"] if "d" in layout else ["k"]
+    writes.write("marts.p", pa.Table.from_pylist(batch), "delete_insert", unique_key=key, tombstone_column="gone")
+
+    replaced = {row["k"]: row for row in batch}
+    expected = sorted(
+        [(r["k"], r["v"], None) for r in before if r["k"] not in replaced]
+        + [(r["k"], r["v"], r["extra"]) for r in batch if not r["gone"]]
+    )
+    assert rows("select k, v, extra from marts.p order by k") == expected
+    if layout == ["truncate(10, k)"]:
+        # Keys 3, 5, 13, 17 and 99 live in partitions 0, 10 and 90: partitions 20 and 30 keep their files.
+        files = {f["file_path"]: list(f["partition"].values()) for f in load_table("marts.p").inspect.files().to_pylist()}
+        kept = {path for path, partition in files.items() if partition[0] in (20, 30)}
+        assert len(kept) == 2 and kept <= files_before.keys()
+        assert {partition[0] for path, partition in files.items() if path not in files_before} == {0, 10, 90}
