@@ -22,6 +22,13 @@ def main() -> None:
           f"DuckDB to Parquet {figures['parquet_rows_per_s']:,.0f} rows/s "
           f"-> Iceberg takes {figures['ratio']:.2f}x the Parquet write")
 
+    from bench import download
+
+    figures = download.measure()
+    print(f"download of {figures['megabytes']:.0f} MB, server capped at {figures['cap_mb_per_s']:.0f} MB/s per "
+          f"connection: 1 connection {figures['single_mb_per_s']:.1f} MB/s, {figures['connections']} connections "
+          f"{figures['parallel_mb_per_s']:.1f} MB/s -> {figures['ratio']:.2f}x")
+
     figures = pipeline.measure(args.scale)
     print(f"liquidity daily run at scale {figures['scale']}: Airflow + Cosmos {figures['airflow_seconds']:.1f} s "
           f"({figures['airflow_tasks']} tasks), plain ingest + dbt build {figures['plain_seconds']:.1f} s "

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from lakehouse import storage_server
 from lakehouse.catalog import _catalog_for
-from lakehouse.settings import load_settings
+from lakehouse.settings import Settings, load_settings
 from lakehouse.sources import postgres_server
 
 
@@ -22,7 +24,9 @@ def lakehouse_home(tmp_path, monkeypatch):
     home = tmp_path / "lakehouse"
     monkeypatch.setenv("LAKEHOUSE_HOME", str(home))
     # Settings that would point the catalog elsewhere than the new home.
-    for name in ("LAKEHOUSE_CATALOG_URI", "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_CATALOG_NAME"):
+    for name in ("LAKEHOUSE_CATALOG_URI", "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_CATALOG_NAME",
+                 # and a shell's `eval "$(lakehouse storage env)"`: local-disk tests stay on local disk
+                 "LAKEHOUSE_RAW_ZONE", "LAKEHOUSE_S3_ENDPOINT", "LAKEHOUSE_S3_REGION"):
         monkeypatch.delenv(name, raising=False)
     # Catalogs are cached per (name, uri, warehouse): no test keeps using another test's catalog.
     _catalog_for.cache_clear()
@@ -56,6 +60,67 @@ def pg():
             yield settings
         finally:
             postgres_server.stop(settings)
+
+
+@dataclass
+class S3Server:
+    """The test session's embedded S3 server (see the s3_server fixture)."""
+
+    settings: Settings  # the server's own home (not a test's lakehouse)
+    endpoint: str  # http://127.0.0.1:<port>
+    env: dict[str, str]  # LAKEHOUSE_S3_ENDPOINT, LAKEHOUSE_S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+
+    def make_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh unique name by default) and return its name."""
+        name = name or f"test-{uuid.uuid4().hex[:12]}"
+        storage_server.ensure_bucket(name, self.settings)
+        return name
+
+    def delete_bucket(self, name: str) -> None:
+        """Delete a bucket and everything in it."""
+        self.filesystem().delete_dir(name)
+
+    def filesystem(self):
+        """A pyarrow S3FileSystem on this server, signed with its keys (to list or read what a test wrote)."""
+        return storage_server.filesystem(self.settings)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One embedded S3 server (SeaweedFS) for the whole test session, in a temporary home, on free ports.
+
+    Yields an S3Server; tests that want a lakehouse on it use s3_lakehouse. Stopped at the end.
+    """
+    with server_home() as home:
+        settings = replace(load_settings(), home=home)
+        storage_server.start(settings)
+        try:
+            yield S3Server(settings, storage_server.endpoint(settings), storage_server.client_env(settings))
+        finally:
+            storage_server.stop(settings)
+
+
+@pytest.fixture
+def s3_lakehouse(lakehouse_home, s3_server, monkeypatch):
+    """lakehouse_home with the warehouse at s3://<fresh bucket>/warehouse and the raw zone at
+    s3://<same bucket>/raw_zone on the session's S3 server (the catalog stays SQLite in the home).
+
+    Yields the home; the bucket is urlparse(load_settings().warehouse).netloc. Deleted afterwards.
+    """
+    bucket = s3_server.make_bucket()
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", f"s3://{bucket}/warehouse")
+    monkeypatch.setenv("LAKEHOUSE_RAW_ZONE", f"s3://{bucket}/raw_zone")
+    _catalog_for.cache_clear()
+    yield lakehouse_home
+    _catalog_for.cache_clear()
+    # Each bucket with data takes one of the server's volumes (a few dozen on a small disk): give it back.
+    try:
+        s3_server.delete_bucket(bucket)
+    except OSError:
+        pass
 
 
 @pytest.fixture

@@ -17,17 +17,22 @@ from pyiceberg.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import objectstore
 from .identifiers import NAMESPACES, split_table_name
 from .settings import Settings, load_settings
 
 
 @lru_cache(maxsize=8)
-def _catalog_for(name: str, uri: str, warehouse: str) -> Catalog:
+def _catalog_for(name: str, uri: str, warehouse: str, s3: tuple[tuple[str, str], ...] = ()) -> Catalog:
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if warehouse.startswith("file://"):
         Path(urlparse(warehouse).path).mkdir(parents=True, exist_ok=True)
-    properties = {"type": "sql", "uri": uri, "warehouse": warehouse}
+    if warehouse.startswith("s3://"):
+        objectstore.ensure_bucket(warehouse, dict(s3))
+    # S3 endpoint, region and keys as FileIO properties: data and metadata on s3:// are read and written
+    # with them (ignored for file://). Part of the cache key, so other keys or another endpoint get a new catalog.
+    properties = {**dict(s3), "type": "sql", "uri": uri, "warehouse": warehouse}
     if uri.startswith("http://") or uri.startswith("https://"):
         properties["type"] = "rest"
     catalog = load_catalog(name, **properties)
@@ -41,7 +46,8 @@ def _catalog_for(name: str, uri: str, warehouse: str) -> Catalog:
 
 def get_catalog(settings: Settings | None = None) -> Catalog:
     settings = settings or load_settings()
-    return _catalog_for(settings.catalog_name, settings.catalog_uri, settings.warehouse)
+    s3 = tuple(sorted(objectstore.s3_options(settings).items()))
+    return _catalog_for(settings.catalog_name, settings.catalog_uri, settings.warehouse, s3)
 
 
 def load_table(full_name: str, catalog: Catalog | None = None) -> Table | None:

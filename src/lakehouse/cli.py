@@ -177,6 +177,28 @@ def maintain(table_names: tuple[str, ...], dry_run: bool) -> None:
             console.print(f"[dim]{r.table}: {note}[/dim]")
 
 
+@main.command("fetch")
+@click.argument("source")
+@click.argument("destination")
+@click.option("--connections", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Parallel ranged connections (one if the server does not support ranges).")
+@click.option("--sha256", help="Expected SHA-256 (hex); a different file is an error and is removed.")
+def fetch_command(source: str, destination: str, connections: int, sha256: str | None) -> None:
+    """Download SOURCE (http(s)://, s3:// or a path) to DESTINATION (a path, file:// or s3://), resuming an interrupted one."""
+    from rich.progress import DownloadColumn, TransferSpeedColumn
+
+    from .files.download import fetch
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        bar = progress.add_task(source.rsplit("/", 1)[-1] or source, total=None)
+        result = fetch(source, destination, connections=connections, sha256=sha256,
+                       progress=lambda done, total: progress.update(bar, completed=done, total=total))
+    rate = result.size / result.seconds / 1e6 if result.seconds > 0 else 0.0
+    click.echo(f"{result.destination}: {_human_bytes(result.size)} in {result.seconds:.1f} s ({rate:.1f} MB/s, "
+               f"{result.connections} connections), resumed {_human_bytes(result.resumed_bytes)}, sha256 {result.sha256}")
+
+
 def ui_environment(settings: Settings, login: bool = True) -> dict[str, str]:
     """The environment `airflow standalone` runs with (added to the current one)."""
     def tunable(name: str, default: str) -> str:
@@ -396,6 +418,77 @@ def source_psql(psql_args: tuple[str, ...]) -> None:
 
     argv, env = postgres_server.psql_invocation(args=psql_args)
     raise SystemExit(subprocess.call(argv, env=env))
+
+
+@main.group()
+def storage() -> None:
+    """The embedded S3 server (SeaweedFS) for an s3:// warehouse and raw zone; see `storage env`."""
+
+
+@storage.command("start")
+@click.option("--bucket", "buckets", multiple=True, help="Also create this bucket (repeatable).")
+def storage_start(buckets: tuple[str, ...]) -> None:
+    """Start the embedded S3 server in the background (a running one is kept)."""
+    from . import storage_server
+
+    settings = load_settings()
+    storage_server.start(settings)
+    for bucket in buckets:
+        click.echo(f"bucket {storage_server.ensure_bucket(bucket, settings)}")
+    _print_storage_status(storage_server.status(settings), settings)
+    click.echo('clients: eval "$(lakehouse storage env --bucket NAME)"')
+
+
+@storage.command("stop")
+def storage_stop() -> None:
+    """Stop the embedded S3 server (its data stays in <home>/storage/data)."""
+    from . import storage_server
+
+    click.echo("S3 server stopped" if storage_server.stop() else "S3 server was not running")
+
+
+@storage.command("status")
+def storage_status() -> None:
+    """Whether the embedded S3 server runs, and where (never its secret key)."""
+    from . import storage_server
+
+    settings = load_settings()
+    state = storage_server.status(settings)
+    _print_storage_status(state, settings)
+    if not state.running:
+        raise SystemExit(1)
+
+
+def _print_storage_status(state: Any, settings: Settings) -> None:
+    if not state.running:
+        click.echo("S3 server (embedded): not running")
+        return
+    click.echo(f"S3 server (embedded): running, pid {state.pid}")
+    click.echo(f"endpoint: {state.endpoint}\naccess key id: {state.access_key_id} (secret key: `lakehouse storage env`)")
+    click.echo(f"data: {state.data_dir}\nlog: {state.log_file}")
+    if settings.s3_endpoint and settings.s3_endpoint.rstrip("/") != state.endpoint:
+        click.echo(f"note: LAKEHOUSE_S3_ENDPOINT is {settings.s3_endpoint}: clients in this shell use that, not this server")
+
+
+@storage.command("env")
+@click.option("--bucket", help="Create this bucket and also export LAKEHOUSE_WAREHOUSE and LAKEHOUSE_RAW_ZONE in it.")
+def storage_env(bucket: str | None) -> None:
+    """Print `export` lines for a client of the embedded server: eval "$(lakehouse storage env)".
+
+    The only command that prints the secret key, on purpose, for a shell to eval: keep its output out of
+    logs, tickets and chats.
+    """
+    import shlex
+
+    from . import storage_server
+
+    settings = load_settings()
+    env = storage_server.client_env(settings)
+    if bucket:
+        location = storage_server.ensure_bucket(bucket, settings)
+        env.update({"LAKEHOUSE_WAREHOUSE": f"{location}/warehouse", "LAKEHOUSE_RAW_ZONE": f"{location}/raw_zone"})
+    for name, value in env.items():
+        click.echo(f"export {name}={shlex.quote(value)}")
 
 
 @main.group()

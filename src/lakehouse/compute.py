@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from urllib.parse import urlparse
 
 import duckdb
 from pyiceberg.catalog import Catalog
@@ -17,6 +18,8 @@ from pyiceberg.table import Table
 
 from .catalog import current_metadata_locations, get_catalog
 from .identifiers import NAMESPACES, quote, split_table_name
+from .objectstore import s3_options
+from .settings import Settings, load_settings
 
 DUCKDB_VERSION = "1.5.5"
 # avro must be loaded before iceberg: the iceberg extension reads manifests through it.
@@ -36,9 +39,47 @@ def _extension_path(name: str) -> Path:
     return path
 
 
-def load_extensions(con: duckdb.DuckDBPyConnection) -> None:
+def load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> None:
+    """Load DuckDB's extensions and, when S3 is configured, the secret that reads s3:// with it."""
     for name in _EXTENSIONS:
         con.execute(f"LOAD '{_extension_path(name)}'")
+    configure_s3(con, settings)
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def configure_s3(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> bool:
+    """A temporary (in-memory, never persisted) S3 secret from settings and the AWS_* keys.
+
+    Made when an endpoint or keys are set, or the warehouse or raw zone is on s3://. Returns whether
+    it was made. The statement holds the secret key, so a failure is reported without it.
+    """
+    settings = settings or load_settings()
+    options = s3_options(settings)
+    on_s3 = any(str(uri).startswith("s3://") for uri in (settings.warehouse, settings.raw_zone))
+    if not (on_s3 or "s3.endpoint" in options or "s3.access-key-id" in options):
+        return False
+    parts = ["TYPE s3", f"REGION {_literal(settings.s3_region)}"]
+    if "s3.access-key-id" in options:
+        parts.append(f"KEY_ID {_literal(options['s3.access-key-id'])}")
+    if "s3.secret-access-key" in options:
+        parts.append(f"SECRET {_literal(options['s3.secret-access-key'])}")
+    if settings.s3_endpoint:
+        endpoint = urlparse(settings.s3_endpoint)
+        # DuckDB wants host:port; an endpoint other than AWS (MinIO, SeaweedFS) wants path-style URLs.
+        parts += [f"ENDPOINT {_literal(endpoint.netloc)}", "URL_STYLE 'path'",
+                  f"USE_SSL {'true' if endpoint.scheme == 'https' else 'false'}"]
+    try:
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET lakehouse_s3 ({', '.join(parts)})")
+    except duckdb.Error as error:
+        message = str(error)
+        for value in (options.get("s3.secret-access-key"), options.get("s3.access-key-id")):
+            if value:
+                message = message.replace(value, "***")
+        raise RuntimeError(f"could not configure DuckDB for S3: {message}") from None
+    return True
 
 
 def _create_view(con: duckdb.DuckDBPyConnection, full_name: str, metadata_location: str) -> None:
