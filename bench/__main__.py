@@ -22,6 +22,13 @@ def main() -> None:
           f"DuckDB to Parquet {figures['parquet_rows_per_s']:,.0f} rows/s "
           f"-> Iceberg takes {figures['ratio']:.2f}x the Parquet write")
 
+    from bench import tweets
+
+    figures = tweets.measure()
+    print(f"tweets TSV to bronze, {figures['lines']:,} lines ({figures['megabytes']:.0f} MB): land_delimited_file "
+          f"{figures['lakehouse_rows_per_s']:,.0f} rows/s, DuckDB read_csv to Parquet {figures['duckdb_rows_per_s']:,.0f} "
+          f"rows/s -> {figures['ratio']:.2f}x the time")
+
     from bench import download
 
     figures = download.measure()
@@ -29,10 +36,26 @@ def main() -> None:
           f"connection: 1 connection {figures['single_mb_per_s']:.1f} MB/s, {figures['connections']} connections "
           f"{figures['parallel_mb_per_s']:.1f} MB/s -> {figures['ratio']:.2f}x")
 
+    from bench import maintenance
+
+    figures = maintenance.measure()
+    print(f"compaction of {figures['commits']} small files ({figures['megabytes']:.1f} MB, {figures['rows']:,} rows) "
+          f"into one: {figures['compaction_mb_per_s']:.1f} MB/s, plain pyarrow read + rewrite "
+          f"{figures['plain_mb_per_s']:.1f} MB/s -> compaction takes {figures['ratio']:.2f}x; then expiry + orphan "
+          f"removal {figures['cleanup_seconds']:.1f} s ({figures['orphans_removed']} files removed, "
+          f"{figures['stored_files_before']} -> {figures['stored_files_after']} files stored)")
+
     figures = pipeline.measure(args.scale)
     print(f"liquidity daily run at scale {figures['scale']}: Airflow + Cosmos {figures['airflow_seconds']:.1f} s "
           f"({figures['airflow_tasks']} tasks), plain ingest + dbt build {figures['plain_seconds']:.1f} s "
           f"-> {figures['ratio']:.2f}x (aim: at most 1.5x)")
+
+    from bench import lineage
+
+    figures = lineage.measure()
+    print(f"liquidity daily run at scale {figures['scale']} ({figures['tasks']} tasks): OpenLineage off "
+          f"{figures['off_seconds']:.1f} s, on (file, {figures['events']} events) {figures['on_seconds']:.1f} s "
+          f"-> {figures['ratio']:.2f}x (aim: under 1.10x)")
 
     figures = cdc.measure(args.cdc_orders)
     for size, batch in figures["batches"].items():

@@ -94,6 +94,29 @@ def test_quality_shows_the_latest_run_with_a_summary(lakehouse_home, tmp_path):
     assert "no data-quality results yet" in invoke("quality", "--pipeline", "other").stdout
 
 
+def test_quality_explains_failed_and_warned_tests_with_their_failing_rows(lakehouse_home, tmp_path):
+    """The failing rows are read again with the test's compiled SQL: a `message` column is shown as is."""
+    explained = ("select 'sum(notional_usd) for portfolio_id=PF01 on 2026-11-20: value 10.00, mean 1.00' as message "
+                 "-- a trailing comment")  # fmt: skip
+    results = [
+        {"unique_id": "test.liq.zscore_notional.x1", "status": "fail", "timing": [], "execution_time": 0.1, "failures": 1,
+         "message": "Got 1 result, configured to fail if != 0", "compiled_code": explained},
+        {"unique_id": "test.liq.accepted_values_ccy.x2", "status": "warn", "timing": [], "execution_time": 0.1, "failures": 2,
+         "message": "Got 2 results, configured to warn if != 0",
+         "compiled_code": "select * from (values ('XXX', 3), ('YYY', 1)) as t(value_field, n_records)"},
+        {"unique_id": "test.liq.not_null_x.x3", "status": "pass", "timing": [], "execution_time": 0.1, "failures": 0,
+         "message": None, "compiled_code": "select 1 as never_shown"},
+    ]  # fmt: skip
+    (tmp_path / "run_results.json").write_text(json.dumps({"metadata": {"generated_at": "2026-11-20T10:00:00Z"}, "results": results}))
+    quality.publish_run_results("liquidity", "run_1", tmp_path)
+
+    out = invoke("quality", "--pipeline", "liquidity").stdout
+    assert "fail zscore_notional: Got 1 result, configured to fail if != 0" in out
+    assert "    sum(notional_usd) for portfolio_id=PF01 on 2026-11-20: value 10.00, mean 1.00" in out
+    assert "warn accepted_values_ccy: Got 2 results" in out and "    value_field=XXX, n_records=3" in out
+    assert "never_shown" not in out
+
+
 def test_run_calls_the_runner_and_exits_1_when_a_pipeline_failed(monkeypatch):
     calls = {}
 

@@ -143,6 +143,13 @@ def quality(pipeline: str | None, history: int) -> None:
             seconds = f"{r['execution_time_s']:.2f}"
             table.add_row(r["node_name"], r["node_type"], status, _text(r["failures"]), seconds, _text(r["tested_model"]))
         console.print(table)
+        # What went wrong, in words: dbt's message, then the failing rows a test explains itself with.
+        for r in rows:
+            if r["status"] in dq.WARNED + dq.FAILED and (r["message"] or r.get("failing_rows")):
+                style = STATUS_STYLE.get(r["status"], "")
+                console.print(f"[{style}]{r['status']}[/{style}] {r['node_name']}: {_text(r['message'])}", highlight=False)
+                for line in dq.failing_row_lines(r.get("failing_rows")):
+                    console.print(f"    {line}", highlight=False, markup=False)
         counts = dq.summarize(latest.filter([p == name for p in latest.column("pipeline").to_pylist()]))
         console.print(f"{name}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
     if history > 0:
@@ -150,27 +157,55 @@ def quality(pipeline: str | None, history: int) -> None:
         _emit(runs.column_names, [list(r.values()) for r in runs.to_pylist()], title=f"last {history} runs")
 
 
+@main.command("lineage")
+@click.argument("table", required=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="SVG, or .html, to write (default <home>/lineage/<TABLE>.svg).")
+@click.option("--depth", type=click.IntRange(min=1), default=50, show_default=True, help="Levels of jobs shown each way.")
+def lineage_command(table: str | None, out: Path | None, depth: int) -> None:
+    """Upstream and downstream of TABLE (default: everything), columns included, from the OpenLineage events; draws it."""
+    from .lineage.command import show_lineage
+
+    show_lineage(table, out, depth)
+
+
 @main.command()
 @click.argument("table_names", nargs=-1, metavar="[TABLE]...")
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
-def maintain(table_names: tuple[str, ...], dry_run: bool) -> None:
-    """Compact small files and expire old snapshots (default: every table)."""
+@click.option("--orphan-grace-hours", type=click.FloatRange(min=0), default=None,
+              help="Remove unreferenced files older than this many hours (default: each pipeline's "
+                   "orphan_grace_hours, else 72). Shorter than a write in progress, it deletes that write's files.")
+def maintain(table_names: tuple[str, ...], dry_run: bool, orphan_grace_hours: float | None) -> None:
+    """Compact small files, expire old snapshots and remove orphan files (default: every table).
+
+    data files: the current snapshot's; stored files: everything under the table's data/ and
+    metadata/ (a dry run's "after" leaves out the files a compaction would write).
+    """
     from .maintenance import maintain_tables
 
-    reports = maintain_tables(list(table_names) or None, dry_run=dry_run)
-    table = Table("table", "files", "size", "snapshots", "rows", "partitions compacted", "seconds",
+    console = Console()
+    if orphan_grace_hours is not None and orphan_grace_hours < 1 and not dry_run:
+        console.print(f"[yellow]orphan grace of {orphan_grace_hours:g} h: files of a write still in progress "
+                      "may be removed[/yellow]")
+    reports = maintain_tables(list(table_names) or None, dry_run=dry_run, orphan_grace_hours=orphan_grace_hours)
+    table = Table("table", "data files", "data size", "stored files", "stored size", "snapshots", "orphans removed",
+                  "rows", "partitions compacted", "seconds",
                   title="maintenance (dry run: nothing changed)" if dry_run else "maintenance")
     for r in reports:
+        orphans = f"{r.orphans_removed} ({_human_bytes(r.orphan_bytes_removed)})"
+        if r.orphans_found > r.orphans_removed:
+            orphans += f", {r.orphans_found - r.orphans_removed} within grace"
         table.add_row(
             r.table,
             f"{r.files_before} -> {r.files_after}",
             f"{_human_bytes(r.bytes_before)} -> {_human_bytes(r.bytes_after)}",
+            f"{r.stored_files_before} -> {r.stored_files_after}",
+            f"{_human_bytes(r.stored_bytes_before)} -> {_human_bytes(r.stored_bytes_after)}",
             f"{r.snapshots_before} -> {r.snapshots_after}",
+            orphans,
             str(r.rows),
             str(r.compacted_partitions),
             f"{r.seconds:.2f}",
         )
-    console = Console()
     console.print(table)
     for r in reports:
         for note in r.notes:
@@ -201,6 +236,8 @@ def fetch_command(source: str, destination: str, connections: int, sha256: str |
 
 def ui_environment(settings: Settings, login: bool = True) -> dict[str, str]:
     """The environment `airflow standalone` runs with (added to the current one)."""
+    from .lineage.config import lineage_environment
+
     def tunable(name: str, default: str) -> str:
         return os.environ.get(name) or default  # a value the user exported wins
 
@@ -213,11 +250,14 @@ def ui_environment(settings: Settings, login: bool = True) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         # The default (32) forks 32 workers, 1-2 GiB, on a 2-core machine.
         "AIRFLOW__CORE__PARALLELISM": tunable("AIRFLOW__CORE__PARALLELISM", "4"),
+        # The first parse builds every pipeline's dbt manifest (see lakehouse.runner.airflow_environment).
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": tunable("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "600"),
         # Local-first: not reachable from other machines unless AIRFLOW__API__HOST says so.
         "AIRFLOW__API__HOST": tunable("AIRFLOW__API__HOST", "127.0.0.1"),
         # Standalone generates and prints an admin password only for the default users setting.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False" if login else "True",
+        **lineage_environment(settings),  # OpenLineage events, as in `lakehouse run` (lakehouse.lineage.config)
     }
 
 
@@ -519,3 +559,45 @@ def generate_orders_command(batches: int, orders_per_batch: int, seed: int, add_
     if result.added_column:
         rows.append(["added column", result.added_column])
     _emit(["generated", "count"], rows, title="orders")
+
+
+@generate.command("tweets")
+@click.option("--rows", type=click.IntRange(min=0), default=100_000, show_default=True, help="Data lines after the header.")
+@click.option("--bad-rate", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Share of broken lines (field count, timestamp, encoding, counts, id).")
+@click.option("--out", required=True, help="Local path, file:// or s3:// URI of the TSV to write.")
+@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-11-20", show_default=True,
+              help="UTC day of the tweets (a few are from the day before).")
+@click.option("--seed", type=int, default=42, show_default=True)
+def generate_tweets_command(rows: int, bad_rate: float, out: str, day: dt.datetime, seed: int) -> None:
+    """A tweets export (TSV, the tweets pipeline's format), written as a stream."""
+    from .generators.tweets import write_tweets
+
+    started = time.monotonic()
+    result = write_tweets(out, rows=rows, day=day.date(), seed=seed, bad_rate=bad_rate)
+    _emit(["generated", "value"], [["file", result.uri], ["lines", result.lines], ["tweets", result.tweets],
+                                   ["duplicates", result.duplicates], ["bad lines", len(result.bad)],
+                                   ["bytes", result.size], ["sha256", result.sha256],
+                                   ["seconds", f"{time.monotonic() - started:.1f}"]], title="tweets")
+
+
+@generate.command("energy")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days of files, ending with --end.")
+@click.option("--end", "end_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day (default: yesterday, UTC).")
+@click.option("--out", help="Root URI (file:// or s3://) or a path [default: <raw_zone>/energy/incoming].")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option("--bad-row-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True)
+def generate_energy_command(days: int, end_date: dt.datetime | None, out: str | None, seed: int, scale: float,
+                            bad_row_rate: float) -> None:
+    """Parquet files of the energy pipeline's eight sources, a set per day (pipelines/energy/README.md)."""
+    from .generators.energy import generate as generate_energy
+    from .objectstore import join
+
+    root = out or join(load_settings().raw_zone, "energy", "incoming")
+    end = end_date.date() if end_date else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    started = time.monotonic()
+    summary = generate_energy(root, end, days, seed=seed, scale=scale, bad_row_rate=bad_row_rate)
+    rows = [["root", root], *([name.replace("_", " "), count] for name, count in summary.items()),
+            ["seconds", f"{time.monotonic() - started:.1f}"]]
+    _emit(["generated", "value"], rows, title="energy")

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, TaskGroup
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior
 from cosmos.operators.local import DbtRunLocalOperator, DbtSeedLocalOperator, DbtSnapshotLocalOperator
 
-from .identifiers import split_table_name
+from .lineage.naming import table_asset_uri
+from .lineage.operators import LineagePythonOperator
 from .pipeline import Pipeline, load_pipeline, pipeline_folders
 from .settings import load_settings
 
@@ -52,9 +52,8 @@ _WRITING_OPERATORS = (DbtRunLocalOperator, DbtSeedLocalOperator, DbtSnapshotLoca
 
 
 def table_asset(full_name: str) -> Asset:
-    """The Airflow Asset of the Iceberg table 'namespace.table' (the same URI everywhere)."""
-    namespace, table = split_table_name(full_name)
-    return Asset(f"iceberg://{load_settings().catalog_name}/{namespace}/{table}")
+    """The Airflow Asset of the Iceberg table 'namespace.table': its lineage identity (lineage/naming.py) as a URI."""
+    return Asset(table_asset_uri(full_name))
 
 
 def dbt_run_dir(pipeline_name: str, run_id: str) -> Path:
@@ -183,13 +182,18 @@ def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str
 
 
 def _publish(pipeline_name: str, run_id: str) -> Any:
-    from lakehouse.quality import publish_run_results, result_files
+    from lakehouse.datahub import publish_assertions
+    from lakehouse.quality import collect_results, publish_run_results, result_files
 
     run_dir = dbt_run_dir(pipeline_name, run_id)
     if not run_dir.is_dir() or not result_files(run_dir):
         # No dbt task ran (e.g. an ingest failed): nothing to record, and the run fails anyway.
         return 0
-    return publish_run_results(pipeline_name, run_id, run_dir)
+    results = collect_results(pipeline_name, run_id, run_dir)
+    written = publish_run_results(pipeline_name, run_id, run_dir, results=results)
+    # Then the same results as DataHub assertions (GMS or a file); a failure to deliver fails the task.
+    publish_assertions(pipeline_name, run_id, run_dir, results=results)
+    return written
 
 
 def _maintain(pipeline_name: str) -> Any:
@@ -212,6 +216,9 @@ def _set_model_outlets(group: DbtTaskGroup, manifest_path: Path) -> None:
     """Each model/seed run task emits the Asset of the Iceberg table it commits (<schema>.<alias>)."""
     nodes = json.loads(manifest_path.read_text())["nodes"]
     for unique_id, task_or_group in group.tasks_map.items():
+        # Which dbt node each task runs, for its OpenLineage extractor (lakehouse.lineage.dbt).
+        for task in task_or_group.children.values() if isinstance(task_or_group, TaskGroup) else [task_or_group]:
+            task.lakehouse_dbt_node = unique_id
         node = nodes.get(unique_id)
         if node is None or node["resource_type"] not in ("model", "seed", "snapshot"):
             continue
@@ -241,8 +248,9 @@ def build_dag(pipeline: Pipeline) -> DAG:
     )
     with dag:
         ingest = [
-            PythonOperator(
+            LineagePythonOperator(
                 task_id=f"ingest_{source.name}",
+                lineage_kind="ingest",
                 python_callable=_ingest,
                 op_kwargs={
                     "pipeline_name": pipeline.name,
@@ -287,18 +295,20 @@ def build_dag(pipeline: Pipeline) -> DAG:
             },
         )
         _set_model_outlets(dbt, manifest)
-        publish = PythonOperator(
+        publish = LineagePythonOperator(
             task_id=PUBLISH_TASK_ID,
+            lineage_kind="publish",
             python_callable=_publish,
             op_kwargs={"pipeline_name": pipeline.name, "run_id": "{{ run_id }}"},
             trigger_rule="all_done",  # record the results of a failed dbt run too
         )
-        maintain = PythonOperator(
-            task_id=MAINTAIN_TASK_ID, python_callable=_maintain, op_kwargs={"pipeline_name": pipeline.name}
+        maintain = LineagePythonOperator(
+            task_id=MAINTAIN_TASK_ID, lineage_kind="maintain", python_callable=_maintain, op_kwargs={"pipeline_name": pipeline.name}
         )
         deliver = [
-            PythonOperator(
+            LineagePythonOperator(
                 task_id=f"deliver_{delivery.name}",
+                lineage_kind="deliver",
                 python_callable=_deliver,
                 op_kwargs={
                     "pipeline_name": pipeline.name,

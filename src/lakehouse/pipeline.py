@@ -67,6 +67,10 @@ class Maintenance:
     snapshot_retention_hours: int = 168
     min_snapshots_to_keep: int = 1
     target_file_size_mb: int = 128
+    # Unreferenced files younger than this are kept: they may belong to a write that has not committed
+    # yet. 72 h (Iceberg's own default for remove_orphan_files) outlasts any write here, a task stuck
+    # over a weekend included, and costs at most three days of unreferenced files on storage.
+    orphan_grace_hours: float = 72
 
 
 @dataclass(frozen=True)

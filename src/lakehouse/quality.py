@@ -3,6 +3,12 @@
 dbt writes its results to ``run_results.json``; Cosmos runs one dbt invocation per Airflow task, so one
 pipeline run leaves many of them. They are gathered into one row per node, so "which tests failed in
 the last run" is a query, and the history of every test is kept like any other table.
+
+dbt keeps no failing rows (store_failures would keep them in the task's in-memory DuckDB, gone when the
+task ends), so for a test that failed or warned the first FAILING_ROWS_SAMPLE rows are read again at
+publish time by running its compiled SQL over the lakehouse, and kept as JSON in ``failing_rows``. A
+test whose rows carry a ``message`` column (lakehouse.daily_metric_zscore_within does) explains each
+failure in words; `lakehouse quality` prints them.
 """
 
 from __future__ import annotations
@@ -35,8 +41,11 @@ SCHEMA = pa.schema(
         ("tested_model", pa.string()),
         ("completed_at", pa.timestamp("us", tz="UTC")),
         ("published_at", pa.timestamp("us", tz="UTC")),
+        # JSON array of the first failing rows of a failed or warned test (see the module docstring).
+        ("failing_rows", pa.string()),
     ]
 )
+FAILING_ROWS_SAMPLE = 5
 
 # dbt statuses grouped the way a person reads a run.
 PASSED = ("success", "pass")
@@ -72,11 +81,11 @@ def _relation(node: dict) -> str:
 
 
 def _tested_model(node: dict | None, manifest: dict) -> str | None:
-    """The relation a check is about: a freshness check's own source table; for a test, its attached
-    node, else its first model/seed/snapshot/source parent."""
+    """The relation a check is about: a freshness check's own source table; for a test (or unit test),
+    its attached node, else its first model/seed/snapshot/source parent."""
     if node and node.get("resource_type") == "source":
         return _relation(node)
-    if not node or node.get("resource_type") != "test":
+    if not node or node.get("resource_type") not in ("test", "unit_test"):
         return None
     known = {**manifest.get("sources", {}), **manifest.get("nodes", {})}
     candidates = [node.get("attached_node")] + list((node.get("depends_on") or {}).get("nodes") or [])
@@ -108,7 +117,7 @@ def _load_artifacts(target_dir: Path) -> tuple[list[tuple[Path, dict]], dict]:
     if not paths:
         raise FileNotFoundError(f"no run_results.json under {target_dir}: did dbt run?")
     artifacts = []
-    manifest: dict = {"nodes": {}, "sources": {}}
+    manifest: dict = {"nodes": {}, "sources": {}, "unit_tests": {}}
     for path in paths:
         artifact = _read_json(path)
         if not isinstance(artifact.get("results"), list):
@@ -120,10 +129,11 @@ def _load_artifacts(target_dir: Path) -> tuple[list[tuple[Path, dict]], dict]:
         manifests = [d / "manifest.json" for d in _folders_up(path.parent, target_dir)]
         manifest_path = next((m for m in manifests if m.exists()), None)
         ids = {r.get("unique_id") for r in artifact["results"]}
-        if manifest_path is not None and not ids <= manifest["nodes"].keys():
+        known = manifest["nodes"].keys() | manifest["sources"].keys() | manifest["unit_tests"].keys()
+        if manifest_path is not None and not ids <= known:
             found = _read_json(manifest_path)
-            manifest["nodes"].update(found.get("nodes") or {})
-            manifest["sources"].update(found.get("sources") or {})
+            for section in ("nodes", "sources", "unit_tests"):
+                manifest[section].update(found.get(section) or {})
     return artifacts, manifest
 
 
@@ -153,18 +163,44 @@ def _finished(row: dict) -> dt.datetime:
     return row["completed_at"] or dt.datetime.min.replace(tzinfo=dt.timezone.utc)
 
 
-def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path) -> pa.Table:
-    """The rows publish_run_results writes, one per dbt node (a retried node keeps its last result)."""
+class _FailingRows:
+    """Reads the first failing rows of tests again, on one DuckDB over the lakehouse opened on first use."""
+
+    def __init__(self) -> None:
+        self._con = None
+
+    def sample(self, compiled_sql: str) -> tuple[str | None, str | None]:
+        """(JSON of up to FAILING_ROWS_SAMPLE rows, None) or (None, why they could not be read)."""
+        try:
+            if self._con is None:
+                self._con = compute.connect()
+            # The newline ends a trailing "-- comment" of the test SQL before the parenthesis.
+            sql = f"select * from (\n{compiled_sql.strip().rstrip(';')}\n) as failing_rows limit {FAILING_ROWS_SAMPLE}"
+            cursor = self._con.execute(sql)
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+        except Exception as error:  # noqa: BLE001 - the sample is extra; the test's own result stands
+            return None, f"failing rows could not be read again: {str(error).splitlines()[0][:300]}"
+        return json.dumps(rows, default=str), None
+
+
+def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path, *, sample_failing_rows: bool = True) -> pa.Table:
+    """The rows publish_run_results writes, one per dbt node (a retried node keeps its last result).
+
+    With sample_failing_rows, each failed or warned data test's first rows are read again from the
+    lakehouse (its compiled SQL from run_results.json) into ``failing_rows``.
+    """
     artifacts, manifest = _load_artifacts(Path(target_dir))
     published_at = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, dict] = {}
+    compiled: dict[str, str | None] = {}
     for path, artifact in artifacts:
         generated_at = _timestamp((artifact.get("metadata") or {}).get("generated_at"))
         for result in artifact["results"]:
             unique_id = result.get("unique_id")
             if not unique_id:
                 raise ValueError(f"{path}: a result has no unique_id")
-            node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id)
+            node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or manifest["unit_tests"].get(unique_id)
             node_type = (node or {}).get("resource_type") or unique_id.split(".")[0]
             ends = [_timestamp(t.get("completed_at")) for t in result.get("timing") or []]
             completed_at = max([t for t in ends if t], default=generated_at)
@@ -182,16 +218,39 @@ def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path) -> 
                 "tested_model": _tested_model(node, manifest),
                 "completed_at": completed_at,
                 "published_at": published_at,
+                "failing_rows": None,
             }
             previous = rows.get(unique_id)
             if previous is None or _finished(row) >= _finished(previous):
                 rows[unique_id] = row
+                compiled[unique_id] = result.get("compiled_code")
+    if sample_failing_rows:
+        reader = _FailingRows()
+        for unique_id, row in rows.items():
+            sql = compiled.get(unique_id)
+            if row["node_type"] == "test" and row["status"] in ("fail", "warn") and sql:
+                row["failing_rows"], problem = reader.sample(sql)
+                if problem:
+                    row["message"] = f"{row['message']} ({problem})" if row["message"] else problem
     return pa.Table.from_pylist(list(rows.values()), schema=SCHEMA)
 
 
-def publish_run_results(pipeline_name: str, run_id: str, target_dir: str | Path) -> int:
-    """Replace the rows of (pipeline, run_id) in audit.dq_results with this run's results; returns rows written."""
-    rows = collect_results(pipeline_name, run_id, target_dir)
+def failing_row_lines(failing_rows: str | None) -> list[str]:
+    """A failing-rows sample as lines for a person: a row's ``message`` column, else column=value pairs."""
+    if not failing_rows:
+        return []
+    return [
+        str(row["message"]) if row.get("message") else ", ".join(f"{k}={v}" for k, v in row.items())
+        for row in json.loads(failing_rows)
+    ]
+
+
+def publish_run_results(pipeline_name: str, run_id: str, target_dir: str | Path, *, results: pa.Table | None = None) -> int:
+    """Replace the rows of (pipeline, run_id) in audit.dq_results with this run's results; returns rows written.
+
+    ``results``: what collect_results returned for this run, when the caller has it already.
+    """
+    rows = collect_results(pipeline_name, run_id, target_dir) if results is None else results
     # Both keys: Airflow run ids ("scheduled__<date>") repeat across DAGs, so run_id alone would
     # replace another pipeline's results of the same date.
     this_run = And(EqualTo("pipeline", pipeline_name), EqualTo("run_id", run_id))

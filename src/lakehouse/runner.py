@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .identifiers import quote, split_table_name
+from .lineage.config import lineage_environment
 from .pipeline import Pipeline, discover_pipelines, get_pipeline
 from .settings import REPO_ROOT, Settings, load_settings
 
@@ -58,8 +59,14 @@ def airflow_environment(settings: Settings, executor: str | None = None) -> dict
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # On a fresh home the DAG file runs `dbt deps` + `dbt parse` for every pipeline (about 35 s for
+        # four on a busy 2-core machine): more than Airflow's default 30 s import timeout.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         # 2 cores: a few task processes at most (the default forks 32).
         "AIRFLOW__CORE__PARALLELISM": "4",
+        # The first parse of the DAG file runs `dbt deps` + `dbt parse` for every pipeline whose project
+        # changed (dag_factory.ensure_manifest): minutes on a busy 2-core machine, not Airflow's 30 s.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.logs_dir / "airflow"),
         "AIRFLOW__COSMOS__CACHE_DIR": str(settings.home / "cosmos_cache"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
@@ -67,6 +74,8 @@ def airflow_environment(settings: Settings, executor: str | None = None) -> dict
     }
     if executor == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+    # OpenLineage: Airflow's provider emits an event as each task starts and ends (lakehouse.lineage.config).
+    env.update(lineage_environment(settings))
     return env
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 ENGINES = ("duckdb", "spark")
+# Where OpenLineage events go (lakehouse.lineage.config): a JSON-lines file under the home, that file and
+# an HTTP endpoint (DataHub, Marquez), that file and the task logs, or nowhere.
+LINEAGE_MODES = ("file", "http", "console", "off")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,28 @@ class Settings:
     # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment variables, never from a file.
     s3_endpoint: str = ""  # e.g. http://127.0.0.1:8333; empty means AWS itself
     s3_region: str = "us-east-1"
+    # DataHub GMS (e.g. http://localhost:8080) that receives the dbt test results as assertions; empty
+    # writes them as metadata change proposals to <home>/datahub/ instead. Its token is read from
+    # LAKEHOUSE_DATAHUB_TOKEN when sending, never kept here (so it is never in a repr or a log).
+    datahub_gms_url: str = ""
+    datahub_retries: int = 4  # retries of a request GMS answered 429/5xx, with DataHub's backoff
+
+    @property
+    def datahub_dir(self) -> Path:
+        """Where assertions go as files when no GMS is set: <home>/datahub/<pipeline>/<run id>.json."""
+        return self.home / "datahub"
+
+    # OpenLineage: LAKEHOUSE_LINEAGE (a LINEAGE_MODES value), LAKEHOUSE_LINEAGE_URL (http mode),
+    # LAKEHOUSE_LINEAGE_FILE (default <home>/lineage/events.jsonl). The API key is deliberately not a
+    # setting: only the transport reads LAKEHOUSE_LINEAGE_API_KEY, when it sends an event.
+    lineage: str = "file"
+    lineage_url: str = ""
+    lineage_path: str = ""
+
+    @property
+    def lineage_file(self) -> Path:
+        """The JSON-lines file every OpenLineage event of this lakehouse is appended to."""
+        return Path(self.lineage_path) if self.lineage_path else self.home / "lineage" / "events.jsonl"
 
     @property
     def airflow_home(self) -> Path:
@@ -58,6 +83,17 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def _int_env(name: str, default: int) -> int:
+    value = _env(name, str(default))
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a whole number") from None
+    if number < 0:
+        raise ValueError(f"{name}={value!r} must be 0 or more")
+    return number
+
+
 def load_settings() -> Settings:
     """Read the settings now (not at import), so tests and the CLI can point LAKEHOUSE_HOME elsewhere."""
     home = Path(_env("LAKEHOUSE_HOME", ".lakehouse")).expanduser().resolve()
@@ -75,4 +111,18 @@ def load_settings() -> Settings:
         raw_zone=_env("LAKEHOUSE_RAW_ZONE", (home / "raw_zone").as_uri()).rstrip("/"),
         s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
         s3_region=_env("LAKEHOUSE_S3_REGION", "us-east-1"),
+        datahub_gms_url=_env("LAKEHOUSE_DATAHUB_GMS_URL", "").rstrip("/"),
+        datahub_retries=_int_env("LAKEHOUSE_DATAHUB_RETRIES", 4),
+        lineage=_lineage_mode(_env("LAKEHOUSE_LINEAGE", "file")),
+        lineage_url=_env("LAKEHOUSE_LINEAGE_URL", ""),
+        lineage_path=str(Path(_env("LAKEHOUSE_LINEAGE_FILE", "")).expanduser().resolve()) if _env("LAKEHOUSE_LINEAGE_FILE", "") else "",
     )
+
+
+def _lineage_mode(value: str) -> str:
+    mode = value.lower()
+    if mode in ("none", "false", "0", "disabled"):
+        mode = "off"
+    if mode not in LINEAGE_MODES:
+        raise ValueError(f"LAKEHOUSE_LINEAGE={value!r} is not supported; choose one of {', '.join(LINEAGE_MODES)}")
+    return mode

@@ -25,3 +25,10 @@
 {% endmacro %}
 {% macro duckdb__integer_series(start, end, column_name) %}select cast(unnest(range({{ start }}, {{ end }} + 1)) as integer) as {{ column_name }}{% endmacro %}
 {% macro spark__integer_series(start, end, column_name) %}select explode(sequence({{ start }}, {{ end }})) as {{ column_name }}{% endmacro %}
+
+{#- ISO day of the week of a date: 1 = Monday ... 7 = Sunday (business-day calendars skip 6 and 7). -#}
+{% macro iso_day_of_week(date_expr) %}
+  {{ return(adapter.dispatch('iso_day_of_week', 'lakehouse')(date_expr)) }}
+{% endmacro %}
+{% macro duckdb__iso_day_of_week(date_expr) %}isodow({{ date_expr }}){% endmacro %}
+{% macro spark__iso_day_of_week(date_expr) %}(weekday({{ date_expr }}) + 1){% endmacro %}
