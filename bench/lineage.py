@@ -3,7 +3,8 @@
 Each side runs on its own fresh lakehouse, in its own process (Airflow reads its configuration, and so
 whether the OpenLineage listener is loaded, once per process): a warm-up date first (Airflow's database,
 dbt's first parse), then the same timed dates on both sides. The figure is the ratio of the fastest timed
-run on each side, the least disturbed by whatever else the machine is doing.
+run on each side, the least disturbed by whatever else the machine is doing; the CPU time the runs took
+is reported beside it (on a busy machine, wall time varies by more than lineage costs).
 """
 
 from __future__ import annotations
@@ -20,15 +21,22 @@ WARMUP = dt.date(2026, 11, 16)
 TIMED = (dt.date(2026, 11, 17), dt.date(2026, 11, 18), dt.date(2026, 11, 19))
 
 _RUN = """
-import datetime as dt, json, sys
+import datetime as dt, json, resource, sys
 from lakehouse.runner import run_pipelines
+
+def cpu():
+    return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for f in ("ru_utime", "ru_stime"))
+
 conf = json.loads(sys.argv[1])
-seconds = []
+seconds, cpu_seconds = [], []
 for day in sys.argv[2:]:
+    before = cpu()
     [result] = run_pipelines(["liquidity"], dt.date.fromisoformat(day), conf)
     assert result.state == "success", result
     seconds.append(result.wall_seconds)
-print(json.dumps({"seconds": seconds[1:], "tasks": len(result.task_states)}))
+    cpu_seconds.append(round(cpu() - before, 2))
+print(json.dumps({"seconds": seconds[1:], "cpu_seconds": cpu_seconds[1:], "tasks": len(result.task_states)}))
 """
 
 
@@ -66,9 +74,14 @@ def measure(scale: float = 0.1) -> dict:
         "on_seconds": min(on["seconds"]),
         "off_runs": off["seconds"],
         "on_runs": on["seconds"],
+        # CPU time of the run's process (and any it waited for): what lineage adds to the work itself,
+        # less sensitive than wall time to what else a shared machine is running.
+        "off_cpu_seconds": min(off["cpu_seconds"]),
+        "on_cpu_seconds": min(on["cpu_seconds"]),
         "events": events,
         "events_bytes": size,
         "ratio": min(on["seconds"]) / min(off["seconds"]),
+        "cpu_ratio": min(on["cpu_seconds"]) / min(off["cpu_seconds"]),
     }
 
 

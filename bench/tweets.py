@@ -74,6 +74,8 @@ def measure(rows: int = 500_000, bad_rate: float = 0.01) -> dict:
         "duplicates": summary["duplicates"],
         "rejected": summary["rejected"],
         "lakehouse_seconds": lakehouse_s,
+        "parse_seconds": summary["parse_seconds"],  # judging every line, spooling the good rows
+        "commit_seconds": summary["commit_seconds"],  # dedup, the raw and quarantine Iceberg commits
         "lakehouse_rows_per_s": generated.lines / lakehouse_s,
         "duckdb_seconds": duckdb_s,
         "duckdb_rows": duckdb_rows,

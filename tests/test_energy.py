@@ -220,7 +220,8 @@ def reconcile(con) -> tuple[dict, dict]:
     for source in SOURCES:
         counts[source] = (count(f"raw.energy_{source}", con), count(f"staging.stg_energy_{source}", con),
                           count(f"quarantine.rejected_energy_{source}", con))
-        reasons[source] = {r["rejection_reason"] for r in read(f"select distinct rejection_reason from quarantine.rejected_energy_{source}", con)}
+        rejected = read(f"select distinct rejection_reason from quarantine.rejected_energy_{source}", con)
+        reasons[source] = {r["rejection_reason"] for r in rejected}
     return counts, reasons
 
 
@@ -411,6 +412,20 @@ def test_the_generator_is_deterministic_and_writes_a_file_only_when_it_changed(t
     assert all(changed.values())
 
 
+def test_lakehouse_generate_energy_writes_a_file_set_per_day(tmp_path):
+    from click.testing import CliRunner
+
+    from lakehouse.cli import main
+
+    done = CliRunner().invoke(main, ["generate", "energy", "--days", "2", "--end", str(DAYS[1]), "--out", str(tmp_path),
+                                     "--scale", "0.2"])
+    assert done.exit_code == 0, done.output
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.parquet"))
+    # Per day: 4 meter reading blocks, a forecast, prices, weather; once: customers, tariffs, calendar, zones.
+    assert len(files) == 2 * 7 + 4
+    assert f"meter_readings/date={DAYS[1]}/readings_18.parquet" in files and "calendar/calendar_2026.parquet" in files
+
+
 def test_bad_rows_are_extra_rows_and_good_rows_do_not_depend_on_them():
     clean = energy.source_files("meter_readings", DAYS[0], seed=5, scale=0.5, bad_row_rate=0.0)
     dirty = energy.source_files("meter_readings", DAYS[0], seed=5, scale=0.5, bad_row_rate=0.1)
@@ -455,6 +470,8 @@ def mapped(lakehouse_home, tmp_path):
     def land(day=DAYS[0]):
         return table_map.land_mapped_files("test", source, day, options, "run")
 
+    land.options = options
+
     def put(name, **columns):
         pq.write_table(pa.table(columns), root / name)
 
@@ -484,6 +501,16 @@ def test_table_map_loads_each_file_once_and_reloads_a_changed_one(mapped):
     assert len(load_table("raw.t_things").metadata.metadata_log) == commits + 1
     assert sorted(r["id"] for r in rows()) == [1, 2, 3, 7, 40, 50, 60]
     assert all(len(r["_source_file"]) and r["_source_row"] >= 1 for r in rows())
+
+
+def test_a_large_backlog_is_loaded_over_several_runs_with_max_files(mapped):
+    land, put = mapped
+    for n in range(5):
+        put(f"part_{n}.parquet", id=[n])
+    loads = [table_map.land_mapped_files("test", IngestSource("things", "raw.t_things", "table_map", {}, ["_batch_date"]),
+                                         DAYS[0], {**options, "max_files": 2}, "run") for options in [land.options] * 4]
+    assert [(s["files_loaded"], s["files_deferred"]) for s in loads] == [(2, 3), (2, 1), (1, 0), (0, 0)]
+    assert sorted(r["id"] for r in rows()) == [0, 1, 2, 3, 4]
 
 
 def test_a_crash_before_the_commit_loses_nothing_and_duplicates_nothing(mapped):

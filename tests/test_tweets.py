@@ -28,6 +28,7 @@ from psycopg2.extensions import make_dsn, parse_dsn
 from lakehouse import compute
 from lakehouse.catalog import _catalog_for, load_table
 from lakehouse.generators.tweets import write_tweets
+from lakehouse.identifiers import quote
 from lakehouse.ingest import run_ingest
 from lakehouse.pipeline import Delivery, get_pipeline
 from lakehouse.settings import REPO_ROOT
@@ -190,11 +191,7 @@ def table_contents(name: str) -> list[str]:
     """Every row of a table, the load time left out (it changes with every load)."""
     con = compute.connect()
     columns = [c for c in con.sql(f"select * from {name} limit 0").columns if c != "_ingested_at"]
-    return sorted(map(repr, con.sql(f"select {', '.join(map(repr_identifier, columns))} from {name}").fetchall()))
-
-
-def repr_identifier(name: str) -> str:
-    return '"' + name + '"'
+    return sorted(map(repr, con.sql(f"select {', '.join(map(quote, columns))} from {name}").fetchall()))
 
 
 def assert_marts_equal(actual: dict, expected: dict) -> None:

@@ -59,9 +59,6 @@ def airflow_environment(settings: Settings, executor: str | None = None) -> dict
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAG_FILE.parent),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # On a fresh home the DAG file runs `dbt deps` + `dbt parse` for every pipeline (about 35 s for
-        # four on a busy 2-core machine): more than Airflow's default 30 s import timeout.
-        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
         # 2 cores: a few task processes at most (the default forks 32).
         "AIRFLOW__CORE__PARALLELISM": "4",
         # The first parse of the DAG file runs `dbt deps` + `dbt parse` for every pipeline whose project

@@ -35,6 +35,9 @@ read NULL); a column a file lacks is NULL in its rows, unless the entry lists it
 (int32 -> int64, integer or float32 -> double, timestamp units), otherwise the task fails with an
 error naming the file, the column and both types, and nothing is committed.
 
+Option ``max_files`` (default: no limit) caps the files loaded by one run, for a first run over a
+large backlog: the rest, in path order, wait for the next runs (``files_deferred``).
+
 A file deleted from the bucket keeps its rows in the raw table (the lake keeps what was delivered).
 Change detection uses size and modification time: on S3 the modification time has one-second
 precision, so a rewrite with exactly the same size within the same second is not seen.
@@ -66,7 +69,7 @@ from ..writes import write
 # The file's lineage, next to the platform's (_batch_date, _source_row, _ingested_at).
 FILE_COLUMNS = ("_source_file", "_source_size", "_source_modified", "_source_sha256")
 # Ingest options this kind reads itself; every other option goes to the generator.
-OWN_OPTIONS = ("map", "entry", "root", "simulate", "generator")
+OWN_OPTIONS = ("map", "entry", "root", "simulate", "generator", "max_files")
 FORMATS = ("parquet",)
 MAX_FILES_IN_SUMMARY = 200
 
@@ -198,7 +201,9 @@ def _lossless(source: pa.DataType, target: pa.DataType) -> bool:
     if source == target or pa.types.is_null(source):
         return True
     if pa.types.is_integer(source) and pa.types.is_integer(target):
-        return pa.types.is_signed_integer(target) and target.bit_width >= source.bit_width + (0 if pa.types.is_signed_integer(source) else 1)
+        # A signed target holds an unsigned source only with one more bit.
+        extra_bit = 0 if pa.types.is_signed_integer(source) else 1
+        return pa.types.is_signed_integer(target) and target.bit_width >= source.bit_width + extra_bit
     if pa.types.is_floating(target) and target.bit_width == 64:
         return (pa.types.is_integer(source) and source.bit_width <= 32) or pa.types.is_floating(source)
     if pa.types.is_timestamp(source) and pa.types.is_timestamp(target):
@@ -277,11 +282,16 @@ def land_mapped_files(pipeline_name: str, source, day: dt.date, options: dict[st
     listed = list_files(root, str(entry["files"]))
     recorded = loaded_files(source.table)
     todo = [f for f in listed if not _same(f, recorded.get(f.uri))]
+    unchanged = len(listed) - len(todo)
+    # A backlog larger than max_files is loaded over several runs, in path order, one commit each.
+    limit = int(options.get("max_files") or 0)
+    deferred = max(0, len(todo) - limit) if limit > 0 else 0
+    todo = todo[:len(todo) - deferred]
     changed = [f.uri for f in todo if f.uri in recorded]
     summary: dict[str, Any] = {
         "table": source.table, "root": root, "files_seen": len(listed), "files_loaded": 0,
-        "files_new": len(todo) - len(changed), "files_changed": len(changed), "files_unchanged": len(listed) - len(todo),
-        "rows": 0, "rows_replaced": 0, "snapshot_id": None,
+        "files_new": len(todo) - len(changed), "files_changed": len(changed), "files_unchanged": unchanged,
+        "files_deferred": deferred, "rows": 0, "rows_replaced": 0, "snapshot_id": None,
     }
     table = load_table(source.table)
     if not listed and table is None:
@@ -291,10 +301,10 @@ def land_mapped_files(pipeline_name: str, source, day: dt.date, options: dict[st
         return summary
 
     now = dt.datetime.now(dt.UTC)
-    files = []
+    files, digests = [], {}
     for f in todo:
-        data, sha256 = _read(f)
-        files.append((f, _with_lineage(f, data, sha256, day, now)))
+        data, digests[f.uri] = _read(f)
+        files.append((f, _with_lineage(f, data, digests[f.uri], day, now)))
     existing = table.schema().as_arrow() if table is not None else None
     tables = unify(source.table, existing, files, list(entry.get("columns") or []))
     data = pa.concat_tables(tables) if tables else None
@@ -302,10 +312,11 @@ def land_mapped_files(pipeline_name: str, source, day: dt.date, options: dict[st
         summary["files_empty"] = len(todo)
         return summary
     if changed and table is not None:
-        summary["rows_replaced"] = table.scan(row_filter=In("_source_file", changed), selected_fields=("_source_row",)).to_arrow().num_rows
+        replaced = table.scan(row_filter=In("_source_file", changed), selected_fields=("_source_row",))
+        summary["rows_replaced"] = replaced.to_arrow().num_rows
     described = [
         {"file": f.uri, "size": f.size, "modified": f.modified.isoformat(), "rows": d.num_rows,
-         "sha256": d.column("_source_sha256")[0].as_py() if d.num_rows else None, "reloaded": f.uri in changed}
+         "sha256": digests[f.uri], "reloaded": f.uri in changed}
         for f, d in files
     ]
     properties = {
@@ -332,7 +343,7 @@ def land_mapped_files(pipeline_name: str, source, day: dt.date, options: dict[st
 
 
 def rows_per_file(table_name: str) -> dict[str, int]:
-    """{file URI: rows} in the raw table (for checks and the CLI)."""
+    """{file URI: rows} in the raw table."""
     table = load_table(table_name)
     if table is None:
         return {}

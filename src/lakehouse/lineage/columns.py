@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,14 +230,20 @@ class _Resolver:
         return columns
 
 
-def _parse(sql: str) -> dict:
-    import duckdb
+_parser: Any = None
+_parser_lock = threading.Lock()
 
-    con = duckdb.connect()
-    try:
-        text = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0]
-    finally:
-        con.close()
+
+def _parse(sql: str) -> dict:
+    """DuckDB's parse tree of ``sql``, from one in-memory connection kept for the process (connecting costs
+    more than parsing); it never sees a table, only text."""
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            import duckdb
+
+            _parser = duckdb.connect()
+        text = _parser.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()[0]
     parsed = json.loads(text)
     if parsed.get("error"):
         raise Unsupported(parsed.get("error_message") or "DuckDB could not parse the SQL")

@@ -11,7 +11,9 @@ every task emits (see naming.py for the identity).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, OutputDataset
@@ -60,31 +62,26 @@ def _catalog_type(uri: str) -> str:
     return "rest" if uri.startswith(("http://", "https://")) else "sql"
 
 
-def table_facets(full_name: str, *, table: Any = None, with_schema: bool = True) -> dict[str, Any]:
-    """Dataset facets of a lakehouse table; only the data-source and catalog facets when it does not exist
-    (yet) or ``with_schema`` is False (a START event: the identity suffices, and loading costs a catalog read)."""
+@lru_cache(maxsize=8)
+def _catalog_facets(_variables: tuple) -> dict[str, Any]:
+    """The facets every table of the catalog shares; keyed by the LAKEHOUSE_* variables they come from."""
     settings = load_settings()
     namespace = naming.iceberg_namespace(settings)
-    facets: dict[str, Any] = {
+    return {
         "dataSource": datasource_dataset.DatasourceDatasetFacet(name=namespace, uri=namespace),
         "catalog": catalog_dataset.CatalogDatasetFacet(
             framework="iceberg", type=_catalog_type(settings.catalog_uri), name=settings.catalog_name,
             warehouseUri=settings.warehouse, source="pyiceberg",
         ),
     }
-    if not with_schema:
-        return facets
-    if table is None:
-        from ..catalog import load_table
 
-        try:
-            table = load_table(full_name)
-        except Exception:  # noqa: BLE001 - lineage never fails a task: the identity is still right
-            log.debug("could not load %s for its lineage facets", full_name, exc_info=True)
-            table = None
-    if table is None:
-        return facets
-    facets["schema"] = schema_facet(table)
+
+# Facets read from a table's metadata, by table: (metadata location they were read from, facets).
+_table_cache: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def _facets_of(table) -> dict[str, Any]:
+    facets: dict[str, Any] = {"schema": schema_facet(table)}
     snapshot = table.current_snapshot()
     if snapshot is not None:
         facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion=str(snapshot.snapshot_id))
@@ -92,6 +89,44 @@ def table_facets(full_name: str, *, table: Any = None, with_schema: bool = True)
     facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
         identifiers=[symlinks_dataset.Identifier(namespace=location_namespace, name=location_name, type="LOCATION")]
     )
+    return facets
+
+
+def _metadata_facets(full_name: str) -> dict[str, Any]:
+    """The table's schema, version and location facets; {} when it does not exist. A SQL catalog answers
+    "which metadata file is current" for every table in one query, so a table read before and unchanged
+    since is not loaded again (a dbt task's inputs, maintenance's tables)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    from ..catalog import current_metadata_locations, get_catalog, load_table
+
+    catalog = get_catalog()
+    if isinstance(catalog, SqlCatalog):
+        location = current_metadata_locations(catalog).get(full_name)
+        if location is None:
+            return {}
+        cached = _table_cache.get(full_name)
+        if cached is not None and cached[0] == location:
+            return cached[1]
+    table = load_table(full_name, catalog)
+    if table is None:
+        return {}
+    facets = _facets_of(table)
+    _table_cache[full_name] = (table.metadata_location, facets)
+    return facets
+
+
+def table_facets(full_name: str, *, table: Any = None, with_schema: bool = True) -> dict[str, Any]:
+    """Dataset facets of a lakehouse table; only the data-source and catalog facets when it does not exist
+    (yet) or ``with_schema`` is False (a START event: the identity suffices, and loading costs a catalog read)."""
+    variables = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("LAKEHOUSE_")))
+    facets = dict(_catalog_facets(variables))
+    if not with_schema:
+        return facets
+    try:
+        facets.update(_facets_of(table) if table is not None else _metadata_facets(full_name))
+    except Exception:  # noqa: BLE001 - lineage never fails a task: the identity is still right
+        log.debug("could not read %s for its lineage facets", full_name, exc_info=True)
     return facets
 
 

@@ -19,7 +19,9 @@ object ``s3://<bucket>`` + its key, a URL ``https://<host>`` + its path, a Postg
 
 from __future__ import annotations
 
+import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -35,7 +37,15 @@ GENERATOR_NAMESPACE = "generator"
 
 def iceberg_namespace(settings: Settings | None = None) -> str:
     """The OpenLineage namespace of every table of this lakehouse's catalog."""
-    return f"{ICEBERG_SCHEME}://{(settings or load_settings()).catalog_name}"
+    if settings is None:
+        return _namespace_of(os.environ.get("LAKEHOUSE_CATALOG_NAME"))
+    return f"{ICEBERG_SCHEME}://{settings.catalog_name}"
+
+
+@lru_cache(maxsize=8)
+def _namespace_of(_catalog_name_variable: str | None) -> str:
+    # Keyed by the one variable the namespace depends on: load_settings() resolves paths, too slow per dataset.
+    return iceberg_namespace(load_settings())
 
 
 def table_identity(full_name: str, settings: Settings | None = None) -> tuple[str, str]:
