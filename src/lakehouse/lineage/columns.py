@@ -266,24 +266,17 @@ def column_sources(sql: str, schemas: dict[str, list[str]]) -> dict[str, set[Sou
     return result
 
 
-def _schemas_of(datasets: list[Any]) -> dict[str, list[str]]:
-    schemas = {}
-    for dataset in datasets:
-        table = naming.table_of(dataset.namespace, dataset.name)
-        schema = (dataset.facets or {}).get("schema")
-        if table and schema is not None and schema.fields:
-            schemas[table] = [f.name for f in schema.fields]
-            schemas[f"memory.{table}"] = schemas[table]
-    return schemas
-
-
 def add_model_column_lineage(output: Any, inputs: list[Any], sql: str | None) -> None:
     """Complete ``output``'s columnLineage facet with what the compiled ``sql`` says (see module docstring);
     a column keeps what openlineage-sql found and gains what is found here."""
+    from .facets import table_schemas
+
     columns = [f.name for f in ((output.facets or {}).get("schema").fields or [])] if (output.facets or {}).get("schema") else []
     if not sql or not columns:
         return
-    schemas = _schemas_of([*inputs, output])
+    tables = [t for t in (naming.table_of(d.namespace, d.name) for d in [*inputs, output]) if t]
+    schemas = table_schemas(tables)
+    schemas.update({f"memory.{table}": names for table, names in list(schemas.items())})
     try:
         found = column_sources(sql, schemas)
     except Unsupported as reason:

@@ -177,8 +177,10 @@ def _merge(ours: InputDataset | OutputDataset, theirs: Any | None, ephemeral: se
     if isinstance(ours, OutputDataset):
         output_facets = {**(getattr(theirs, "outputFacets", None) or {}), **(ours.outputFacets or {})}
         return OutputDataset(namespace=ours.namespace, name=ours.name, facets=merged, outputFacets=output_facets)
+    # An input keeps the version read and the assertions checked on it; its description is its writer's.
+    kept = {k: v for k, v in merged.items() if k in (*F.INPUT_FACETS, "dataQualityAssertions")}
     input_facets = {**(getattr(theirs, "inputFacets", None) or {}), **(ours.inputFacets or {})}
-    return InputDataset(namespace=ours.namespace, name=ours.name, facets=merged, inputFacets=input_facets)
+    return InputDataset(namespace=ours.namespace, name=ours.name, facets=kept, inputFacets=input_facets)
 
 
 def _freshness_assertion(operator: Any) -> Any | None:

@@ -130,11 +130,27 @@ def table_facets(full_name: str, *, table: Any = None, with_schema: bool = True)
     return facets
 
 
+# What an input carries: the version read. Its schema, catalog and location are on the events that write it;
+# repeating them on every reader's events would multiply the events' size (and the provider's redaction work).
+INPUT_FACETS = ("version",)
+
+
 def table_input(full_name: str, *, with_schema: bool = True, facets: dict | None = None,
                 input_facets: dict | None = None) -> InputDataset:
     namespace, name = naming.table_identity(full_name)
-    merged = {**(facets or {}), **table_facets(full_name, with_schema=with_schema)}
+    own = table_facets(full_name, with_schema=with_schema)
+    merged = {**(facets or {}), **{k: v for k, v in own.items() if k in INPUT_FACETS}}
     return InputDataset(namespace=namespace, name=name, facets=merged, inputFacets=input_facets or {})
+
+
+def table_schemas(full_names) -> dict[str, list[str]]:
+    """{table: its column names} of the tables that exist (from the same cache as the facets)."""
+    schemas = {}
+    for full_name in full_names:
+        schema = table_facets(full_name).get("schema")
+        if schema is not None and schema.fields:
+            schemas[full_name] = [f.name for f in schema.fields]
+    return schemas
 
 
 def table_output(full_name: str, *, with_schema: bool = True, rows: int | None = None, facets: dict | None = None,

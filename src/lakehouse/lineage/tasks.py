@@ -172,7 +172,7 @@ def deliver(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLinea
     dsn, embedded = _dsn_for(str(options.get("conn_id") or DEFAULT_CONN_ID))
     namespace, name = naming.postgres_identity(dsn, schema, table, embedded=embedded)
     target = OutputDataset(namespace=namespace, name=name, facets={}, outputFacets={})
-    if full and "schema" in (source.facets or {}):
+    if full and "schema" in F.table_facets(delivery.table):
         from ..catalog import load_table
 
         arrow = load_table(delivery.table).schema().as_arrow()
@@ -252,7 +252,7 @@ def maintain(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLine
     for table in tables:
         facets = F.table_facets(table, with_schema=full)
         namespace, name = naming.table_identity(table)
-        inputs.append(InputDataset(namespace=namespace, name=name, facets=dict(facets)))
+        inputs.append(F.table_input(table, with_schema=full))  # (the same table's output below has the facets)
         output_facets = {}
         report = reports.get(table)
         if report is not None:
