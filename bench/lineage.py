@@ -1,10 +1,10 @@
 """The cost of lineage: the same liquidity daily runs with OpenLineage off and on (file transport).
 
-Each side runs on its own fresh lakehouse, in its own process (Airflow reads its configuration, and so
-whether the OpenLineage listener is loaded, once per process): a warm-up date first (Airflow's database,
-dbt's first parse), then the same timed dates on both sides. The figure is the ratio of the fastest timed
-run on each side, the least disturbed by whatever else the machine is doing; the CPU time the runs took
-is reported beside it (on a busy machine, wall time varies by more than lineage costs).
+Each side is a process of its own (Airflow reads its configuration, and so whether the OpenLineage listener
+is loaded, once per process) on its own fresh lakehouse. Both run a warm-up date first (Airflow's
+database, dbt's first parse), then the same dates, taking turns: off, on, off, on, ... so a change in what
+else the machine is doing falls on both sides alike. The figure is the ratio of the fastest run of each
+side; the CPU time the runs took is reported beside it (less sensitive than wall time to a busy machine).
 """
 
 from __future__ import annotations
@@ -12,15 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-WARMUP = dt.date(2026, 11, 16)
-TIMED = (dt.date(2026, 11, 17), dt.date(2026, 11, 18), dt.date(2026, 11, 19))
+WARMUP = dt.date(2026, 11, 15)
+TIMED = (dt.date(2026, 11, 16), dt.date(2026, 11, 17), dt.date(2026, 11, 18), dt.date(2026, 11, 19))
 
-_RUN = """
+# One process per side: runs the date it reads from stdin, answers with one JSON line.
+_SERVE = """
 import datetime as dt, json, resource, sys
 from lakehouse.runner import run_pipelines
 
@@ -29,28 +31,40 @@ def cpu():
                for f in ("ru_utime", "ru_stime"))
 
 conf = json.loads(sys.argv[1])
-seconds, cpu_seconds = [], []
-for day in sys.argv[2:]:
+for line in sys.stdin:
     before = cpu()
-    [result] = run_pipelines(["liquidity"], dt.date.fromisoformat(day), conf)
-    assert result.state == "success", result
-    seconds.append(result.wall_seconds)
-    cpu_seconds.append(round(cpu() - before, 2))
-print(json.dumps({"seconds": seconds[1:], "cpu_seconds": cpu_seconds[1:], "tasks": len(result.task_states)}))
+    [result] = run_pipelines(["liquidity"], dt.date.fromisoformat(line.strip()), conf)
+    print(json.dumps({"state": result.state, "error": result.error, "seconds": result.wall_seconds,
+                      "cpu_seconds": round(cpu() - before, 2), "tasks": len(result.task_states)}), flush=True)
 """
 
 
-def _side(lineage: str, conf: dict, home: Path, pipelines: Path) -> dict:
-    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "LAKEHOUSE_LINEAGE": lineage, "LAKEHOUSE_PIPELINES_DIR": str(pipelines),
-           # The warm-up's first DAG parse runs `dbt parse`: it can exceed Airflow's 30 s on a busy machine.
-           "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600"}
-    for name in ("AIRFLOW_HOME", "LAKEHOUSE_LINEAGE_FILE", "LAKEHOUSE_LINEAGE_URL"):
-        env.pop(name, None)
-    days = [d.isoformat() for d in (WARMUP, *TIMED)]
-    done = subprocess.run([sys.executable, "-c", _RUN, json.dumps(conf), *days], env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark run (lineage {lineage}) failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+class _Side:
+    def __init__(self, lineage: str, conf: dict, home: Path, pipelines: Path) -> None:
+        env = {**os.environ, "LAKEHOUSE_HOME": str(home), "LAKEHOUSE_LINEAGE": lineage,
+               "LAKEHOUSE_PIPELINES_DIR": str(pipelines),
+               # The warm-up's first DAG parse runs `dbt parse`: it can exceed Airflow's 30 s on a busy machine.
+               "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600"}
+        for name in ("AIRFLOW_HOME", "LAKEHOUSE_LINEAGE_FILE", "LAKEHOUSE_LINEAGE_URL"):
+            env.pop(name, None)
+        self.lineage = lineage
+        self.process = subprocess.Popen([sys.executable, "-c", _SERVE, json.dumps(conf)], env=env, text=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def run(self, day: dt.date) -> dict:
+        self.process.stdin.write(f"{day.isoformat()}\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark run (lineage {self.lineage}) died:\n{self.process.stderr.read()[-4000:]}")
+        result = json.loads(line)
+        if result["state"] != "success":
+            raise RuntimeError(f"benchmark run (lineage {self.lineage}) failed: {result}")
+        return result
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=600)
 
 
 def measure(scale: float = 0.1) -> dict:
@@ -62,26 +76,35 @@ def measure(scale: float = 0.1) -> dict:
         pipelines = Path(root) / "pipelines"
         pipelines.mkdir()
         (pipelines / "liquidity").symlink_to(REPO_ROOT / "pipelines" / "liquidity")
-        off = _side("off", conf, Path(root) / "off", pipelines)
-        on = _side("file", conf, Path(root) / "on", pipelines)
+        off = _Side("off", conf, Path(root) / "off", pipelines)
+        on = _Side("file", conf, Path(root) / "on", pipelines)
+        try:
+            off.run(WARMUP)
+            on.run(WARMUP)
+            runs = {"off": [], "on": []}
+            for day in TIMED:
+                runs["off"].append(off.run(day))
+                runs["on"].append(on.run(day))
+        finally:
+            off.close()
+            on.close()
         events_file = Path(root) / "on" / "lineage" / "events.jsonl"
         events = sum(1 for _ in events_file.open()) if events_file.exists() else 0
-        size = events_file.stat().st_size if events_file.exists() else 0
+    seconds = {side: [r["seconds"] for r in rs] for side, rs in runs.items()}
+    cpu = {side: [r["cpu_seconds"] for r in rs] for side, rs in runs.items()}
     return {
         "scale": scale,
-        "tasks": on["tasks"],
-        "off_seconds": min(off["seconds"]),
-        "on_seconds": min(on["seconds"]),
-        "off_runs": off["seconds"],
-        "on_runs": on["seconds"],
-        # CPU time of the run's process (and any it waited for): what lineage adds to the work itself,
-        # less sensitive than wall time to what else a shared machine is running.
-        "off_cpu_seconds": min(off["cpu_seconds"]),
-        "on_cpu_seconds": min(on["cpu_seconds"]),
+        "tasks": runs["on"][0]["tasks"],
+        "off_seconds": min(seconds["off"]),
+        "on_seconds": min(seconds["on"]),
+        "off_runs": seconds["off"],
+        "on_runs": seconds["on"],
+        "off_cpu_seconds": min(cpu["off"]),
+        "on_cpu_seconds": min(cpu["on"]),
         "events": events,
-        "events_bytes": size,
-        "ratio": min(on["seconds"]) / min(off["seconds"]),
-        "cpu_ratio": min(on["cpu_seconds"]) / min(off["cpu_seconds"]),
+        "ratio": min(seconds["on"]) / min(seconds["off"]),
+        "median_pair_ratio": statistics.median(b / a for a, b in zip(seconds["off"], seconds["on"])),
+        "cpu_ratio": min(cpu["on"]) / min(cpu["off"]),
     }
 
 

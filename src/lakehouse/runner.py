@@ -72,7 +72,7 @@ def airflow_environment(settings: Settings, executor: str | None = None) -> dict
     if executor == "local":
         env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
     # OpenLineage: Airflow's provider emits an event as each task starts and ends (lakehouse.lineage.config).
-    env.update(lineage_environment(settings))
+    env.update(lineage_environment(settings, dag_events=False))
     return env
 
 

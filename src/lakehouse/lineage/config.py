@@ -12,7 +12,8 @@ process that runs a task (and the provider's listener in it) emits to the same p
 
 The file is always written when lineage is on, so `lakehouse lineage` works whatever else receives the
 events. Emission runs in a thread of the task's process (``execute_in_thread``), bounded by
-``execution_timeout``: an unreachable endpoint delays a task by at most that, never fails it.
+``execution_timeout``: an unreachable endpoint delays a task by at most that, never fails it. Runs of
+`lakehouse run` emit the tasks' events only, not the DAG run's own (see NO_DAG_EVENTS).
 """
 
 from __future__ import annotations
@@ -66,12 +67,22 @@ def transport_config(settings: Settings) -> dict:
             "transports": {"file": file, settings.lineage: second}}
 
 
-def lineage_environment(settings: Settings) -> dict[str, str]:
-    """AIRFLOW__OPENLINEAGE__* for Airflow's OpenLineage provider (see the module docstring)."""
+# The DAG run's own events come from a process pool of the provider's listener. In a scheduler (`lakehouse ui`)
+# that pool lives as long as the scheduler; in a dag.test() run the listener shuts it down after every task
+# and forks it again for the next DAG event, and the first task waits for it: 1.5 s of a 20 s run. There,
+# the tasks' events (each names its DAG run in its parent facet) are emitted, the DAG run's are not.
+NO_DAG_EVENTS = [{"scope": {}, "controls": {"emit_dag_events": False}}]
+
+
+def lineage_environment(settings: Settings, dag_events: bool = True) -> dict[str, str]:
+    """AIRFLOW__OPENLINEAGE__* for Airflow's OpenLineage provider (see the module docstring); ``dag_events``
+    False for the in-process runner (see NO_DAG_EVENTS)."""
     if settings.lineage == "off":
         return {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}
     settings.lineage_file.parent.mkdir(parents=True, exist_ok=True)
+    policy = {} if dag_events else {"AIRFLOW__OPENLINEAGE__EMISSION_POLICY": json.dumps(NO_DAG_EVENTS)}
     return {
+        **policy,
         "AIRFLOW__OPENLINEAGE__DISABLED": "False",
         "AIRFLOW__OPENLINEAGE__NAMESPACE": JOB_NAMESPACE,
         "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport_config(settings)),
