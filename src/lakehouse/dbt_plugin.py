@@ -9,6 +9,8 @@ view is re-pointed at the new snapshot for the models that follow in the same in
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -17,6 +19,7 @@ from duckdb import DuckDBPyConnection
 
 from . import compute, writes
 from .catalog import get_catalog
+from .settings import load_settings
 
 
 class Plugin(BasePlugin):
@@ -27,12 +30,18 @@ class Plugin(BasePlugin):
     def configure_connection(self, conn: DuckDBPyConnection) -> None:
         # Profile `settings:` are applied too late to load extensions: do it here.
         compute.load_extensions(conn)
+        self._storage = _storage_signature()
         self._registered = compute.register_catalog(conn, get_catalog())
         self._conn = conn
 
     def configure_cursor(self, cursor) -> None:
         # dbt-duckdb keeps one in-memory DuckDB per process across dbt invocations (Cosmos runs
-        # every task of a dag.test() in one process): re-point the views other writers moved.
+        # every task of a dag.test() in one process): re-point the views other writers moved, and
+        # renew the S3 secret if the storage settings changed since the connection was made.
+        storage = _storage_signature()
+        if storage != getattr(self, "_storage", None):
+            compute.configure_s3(cursor)
+            self._storage = storage
         self._registered = compute.register_catalog(cursor, get_catalog(), self._registered)
 
     def store(self, target_config: TargetConfig) -> None:
@@ -62,6 +71,14 @@ class Plugin(BasePlugin):
             self._registered[full_name] = table.metadata_location
         finally:
             cursor.close()
+
+
+def _storage_signature() -> tuple:
+    """What the S3 secret is made from (the secret key by its digest, not kept in memory twice)."""
+    settings = load_settings()
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    return (settings.warehouse, settings.raw_zone, settings.s3_endpoint, settings.s3_region,
+            os.environ.get("AWS_ACCESS_KEY_ID", ""), hashlib.sha256(secret.encode()).hexdigest())
 
 
 def _as_list(value: Any) -> list[str] | None:
