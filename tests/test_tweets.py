@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.fs
 import pytest
 from dbt.cli.main import dbtRunner
 from psycopg2.extensions import make_dsn, parse_dsn
@@ -469,7 +470,8 @@ def test_delivery_replaces_the_postgres_table_in_one_transaction(bi_db, lakehous
 # --- end to end through Airflow ------------------------------------------------------------------
 
 
-def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+def run_cli(home: Path, *args: str, storage: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`lakehouse ARGS` on ``home``, on local disk, or with ``storage`` (S3 settings and keys) on S3."""
     # Only this pipeline in the DAG folder: a fresh home then parses one dbt project, not every one.
     pipelines = home / "pipelines"
     if not pipelines.exists():
@@ -479,7 +481,39 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
     for name in ("AIRFLOW_HOME", postgres_server.DSN_VARIABLE, "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_RAW_ZONE",
                  "LAKEHOUSE_CATALOG_URI", "LAKEHOUSE_S3_ENDPOINT"):
         env.pop(name, None)
+    env.update(storage or {})
     return subprocess.run([LAKEHOUSE, *args], env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.e2e
+def test_a_daily_run_through_airflow_on_s3(s3_server, monkeypatch):
+    """The same DAG with the warehouse and the raw zone in a bucket of the embedded S3 server."""
+    home = Path(tempfile.mkdtemp(prefix="lakehouse-test-tweets-s3-"))
+    bucket = s3_server.make_bucket()
+    storage = {**s3_server.env, "LAKEHOUSE_WAREHOUSE": f"s3://{bucket}/warehouse",
+               "LAKEHOUSE_RAW_ZONE": f"s3://{bucket}/raw_zone"}
+    try:
+        done = run_cli(home, "run", "tweets", "--date", str(DAY2), "--conf", "simulate_rows=300", storage=storage)
+        assert done.returncode == 0, f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        [states] = task_states(home).values()
+        assert set(states.values()) == {"success"}, states
+        for name, value in {**storage, "LAKEHOUSE_HOME": str(home)}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv(postgres_server.DSN_VARIABLE, raising=False)
+        _catalog_for.cache_clear()
+        source = home / "landing" / "tweets" / f"tweets_{DAY2}.tsv"
+        assert_marts_equal(lake_marts(), expected_marts([(DAY2, source.as_uri(), source.read_bytes())]))
+        dsn = postgres_server.source_dsn()
+        assert {m: postgres_rows(dsn, f"analytics.{m}") for m in MARTS} == lake_marts()
+        # Tables and the fetched export are objects in the bucket, not files under the home.
+        stored = [info.path for info in s3_server.filesystem().get_file_info(pa.fs.FileSelector(bucket, recursive=True))]
+        assert any("/warehouse/raw/tweets/data/" in path for path in stored)
+        assert any(path.endswith(f"/raw_zone/tweets/tweets/tweets_{DAY2}.tsv") for path in stored)
+        assert not (home / "warehouse").exists()
+    finally:
+        run_cli(home, "source", "stop")
+        _catalog_for.cache_clear()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
