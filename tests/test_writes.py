@@ -185,3 +185,24 @@ def test_delete_insert_on_any_layout_equals_replacing_the_keys(lakehouse_home, l
         kept = {path for path, partition in files.items() if partition[0] in (20, 30)}
         assert len(kept) == 2 and kept <= files_before.keys()
         assert {partition[0] for path, partition in files.items() if path not in files_before} == {0, 10, 90}
+
+
+def _open_catalog(home: str, barrier) -> str:
+    import os
+
+    os.environ["LAKEHOUSE_HOME"] = home
+    from lakehouse.catalog import get_catalog
+
+    barrier.wait()  # all at once, as the ingest tasks of a first run under the LocalExecutor
+    return ",".join(sorted(ns[0] for ns in get_catalog().list_namespaces()))
+
+
+def test_parallel_processes_create_a_fresh_catalog_without_failing(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(6)
+        with context.Pool(6) as pool:
+            namespaces = pool.starmap(_open_catalog, [(str(tmp_path / "home"), barrier)] * 6)
+    assert set(namespaces) == {"audit,marts,quarantine,raw,staging"}

@@ -6,6 +6,7 @@ REST) and an s3:// warehouse are chosen by settings only.
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,6 +16,7 @@ from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.table import Table
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from . import objectstore
@@ -35,13 +37,22 @@ def _catalog_for(name: str, uri: str, warehouse: str, s3: tuple[tuple[str, str],
     properties = {**dict(s3), "type": "sql", "uri": uri, "warehouse": warehouse}
     if uri.startswith("http://") or uri.startswith("https://"):
         properties["type"] = "rest"
-    catalog = load_catalog(name, **properties)
-    for namespace in NAMESPACES:
+    # Parallel task processes on a fresh home all find the SQL catalog's tables or a namespace missing
+    # and create them at once: the losers' "already exists" errors mean the work is done; look again.
+    for attempt in range(5):
         try:
-            catalog.create_namespace(namespace)
-        except NamespaceAlreadyExistsError:
-            pass
-    return catalog
+            catalog = load_catalog(name, **properties)
+            for namespace in NAMESPACES:
+                try:
+                    catalog.create_namespace(namespace)
+                except NamespaceAlreadyExistsError:
+                    pass
+            return catalog
+        except (OperationalError, IntegrityError) as error:
+            if "already exists" not in str(error) and "UNIQUE constraint" not in str(error) or attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def get_catalog(settings: Settings | None = None) -> Catalog:

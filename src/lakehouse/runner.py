@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .catalog import get_catalog
 from .identifiers import quote, split_table_name
 from .lineage.config import lineage_environment
 from .pipeline import Pipeline, discover_pipelines, get_pipeline
@@ -311,5 +312,6 @@ def run_pipelines(
     log_file = Path(log_file or settings.logs_dir / "runs" / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log")
     with _console_to(log_file):
         _prepare_airflow(settings, executor)
+        get_catalog(settings)  # its tables and namespaces exist before parallel tasks look for them
         with _execution_api() if executor else nullcontext():
             return [_run_one(pipeline, day, conf, on_progress, executor, log_file) for pipeline in pipelines]
