@@ -17,8 +17,11 @@ import pyarrow as pa
 from pyiceberg.expressions import EqualTo
 
 from lakehouse import writes
-from lakehouse.generators import liquidity
+from lakehouse.loader import pipeline_module
+
 from lakehouse.ingest import add_lineage_columns
+
+liquidity = pipeline_module("liquidity")
 
 DAY = dt.date(2026, 11, 20)
 

@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from lakehouse.settings import REPO_ROOT
@@ -42,14 +41,14 @@ conf, project, profiles = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 for day in map(dt.date.fromisoformat, sys.argv[4:]):
     start = time.perf_counter()
     for source in %r:
-        run_ingest("liquidity", source, day, {"callable": f"lakehouse.generators.liquidity:{source}", **conf})
+        run_ingest("liquidity", source, day, {"callable": f"generator.py:{source}", **conf})
     ingest = time.perf_counter() - start
     interval = json.dumps({"data_interval_start": str(day), "data_interval_end": str(day + dt.timedelta(days=1))})
     subprocess.run([sys.executable.replace("python", "dbt"), "build", "--project-dir", project,
                     "--profiles-dir", profiles, "--vars", interval, "--quiet"], check=True)
     total = time.perf_counter() - start
 print(json.dumps({"wall_seconds": total, "ingest_seconds": ingest}))
-""" % (SOURCES,)
+""" % (SOURCES,)  # noqa: UP031 - a Python script full of braces: %r is its one placeholder
 
 
 def _python(code: str, home: Path, *args: str) -> dict:

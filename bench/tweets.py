@@ -27,7 +27,9 @@ def measure(rows: int = 500_000, bad_rate: float = 0.01) -> dict:
 
     from lakehouse.catalog import _catalog_for
     from lakehouse.files import delimited
-    from lakehouse.generators.tweets import write_tweets
+    from lakehouse.loader import pipeline_module
+
+    write_tweets = pipeline_module("tweets").write_tweets
     from lakehouse.pipeline import IngestSource, load_pipeline
     from lakehouse.settings import REPO_ROOT
 

@@ -130,7 +130,8 @@ def orders_db(pg):
 
     from psycopg2.extensions import make_dsn
 
-    from lakehouse.sources.orders_schema import apply_schema
+    from lakehouse.cdc.source import apply_schema
+    from lakehouse.loader import pipeline_module
 
     base = postgres_server.source_dsn(pg)
     name = "t_" + uuid.uuid4().hex[:12]
@@ -138,7 +139,7 @@ def orders_db(pg):
     admin.autocommit = True
     admin.cursor().execute(f"CREATE DATABASE {name}")
     dsn = make_dsn(base, dbname=name)
-    apply_schema(dsn)
+    apply_schema(dsn, pipeline_module("orders_cdc").SCHEMA_FILE)
     # An autoanalyze holds an xid for a moment; audit_log capture would (rightly) land the events
     # after it a run later, which tests that expect everything in one run would see as a flake.
     conn = postgres_server.connect(dsn)

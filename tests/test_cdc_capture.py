@@ -24,11 +24,18 @@ from lakehouse.cdc import CRASH_POINTS, CaptureError, InjectedCrash
 from lakehouse.cdc.capture import capture
 from lakehouse.cdc.checkpoint import LANDING_SCHEMA
 from lakehouse.cdc.logical import PgOutputDecoder, format_position
-from lakehouse.generators.orders import NEW_COLUMN, generate_orders
+from lakehouse.loader import pipeline_module
+
 from lakehouse.maintenance import maintain_table
 from lakehouse.sources import postgres_server
-from lakehouse.sources.orders_schema import apply_schema, ensure_slot
+from lakehouse.cdc.source import ensure_slot
+from lakehouse.loader import pipeline_module
+
 from lakehouse.writes import write
+
+orders_generator = pipeline_module("orders_cdc")
+NEW_COLUMN, generate_orders = orders_generator.NEW_COLUMN, orders_generator.generate_orders
+ORDERS_SCHEMA = pipeline_module("orders_cdc").SCHEMA_FILE
 
 MODES = ("audit_log", "logical")
 REPO = Path(__file__).resolve().parents[1]
@@ -333,7 +340,7 @@ def test_another_source_is_refused_instead_of_skipping_its_events(source, pg):
     generate_orders(source.dsn, batches=1, orders_per_batch=5, seed=1)
     capture("audit_log", dsn=source.dsn)
     other = make_dsn(postgres_server.source_dsn(pg), dbname="postgres")
-    apply_schema(other)
+    apply_schema(other, ORDERS_SCHEMA)
     with pytest.raises(CaptureError, match="not comparable"):
         capture("audit_log", dsn=other)
 

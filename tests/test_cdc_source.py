@@ -17,10 +17,18 @@ from conftest import server_home
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from lakehouse.cli import main
-from lakehouse.generators.orders import NEW_COLUMN, generate_orders
+from lakehouse.loader import pipeline_module
+
 from lakehouse.settings import load_settings
 from lakehouse.sources import postgres_server
-from lakehouse.sources.orders_schema import PUBLICATION, apply_schema
+from lakehouse.cdc.source import DEFAULT_PUBLICATION as PUBLICATION
+from lakehouse.cdc.source import apply_schema
+from lakehouse.loader import pipeline_module
+
+orders_generator = pipeline_module("orders_cdc")
+NEW_COLUMN, generate_orders = orders_generator.NEW_COLUMN, orders_generator.generate_orders
+ORDERS_SCHEMA = pipeline_module("orders_cdc").SCHEMA_FILE
+
 
 
 @pytest.fixture
@@ -119,8 +127,8 @@ def test_the_dsn_variable_wins_and_its_password_is_never_shown(pg, monkeypatch):
 # -- the schema --------------------------------------------------------------------------------
 
 def test_schema_is_idempotent_with_trigger_publication_and_full_replica_identity(db):
-    apply_schema(db)
-    apply_schema(db)
+    apply_schema(db, ORDERS_SCHEMA)
+    apply_schema(db, ORDERS_SCHEMA)
     assert query(db, "SELECT relreplident FROM pg_class WHERE oid = 'public.orders'::regclass") == [("f",)]
     assert query(db, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.orders'::regclass AND NOT tgisinternal") == [(1,)]
     assert query(db, "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s", (PUBLICATION,)) == [

@@ -27,7 +27,7 @@ from datahub.metadata.schema_classes import (
     DataPlatformInstanceClass,
 )
 
-from lakehouse import dag_factory, datahub, quality
+from lakehouse import dag_factory, datahub, dbt_artifacts, quality
 from lakehouse.catalog import _catalog_for, load_table
 from lakehouse.identifiers import InvalidIdentifier
 from lakehouse.settings import load_settings
@@ -295,7 +295,7 @@ def test_an_unreachable_gms_fails_the_publish(dbt_run, built, gms, monkeypatch):
 def test_the_publish_task_records_the_results_and_sends_the_assertions(dbt_run, gms):
     """dag_factory's publish_data_quality callable, on the artifacts laid out as the DAG keeps them."""
     target, _ = dbt_run
-    run_dir = dag_factory.dbt_run_dir("quality_fixture", RUN_ID)
+    run_dir = dbt_artifacts.run_dir("quality_fixture", RUN_ID)
     for task, results in (("dbt.models_run", target / "models" / "run_results.json"), ("dbt.tests", target / "run_results.json")):
         (run_dir / task).mkdir(parents=True)
         shutil.copy(results, run_dir / task / "run_results.json")

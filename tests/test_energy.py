@@ -34,11 +34,14 @@ from dbt.cli.main import dbtRunner
 from lakehouse import compute
 from lakehouse.catalog import _catalog_for, load_table
 from lakehouse.files import table_map
-from lakehouse.generators import energy
+from lakehouse.loader import pipeline_module
+
 from lakehouse.ingest import IngestError, run_ingest
 from lakehouse.objectstore import filesystem, join
 from lakehouse.pipeline import IngestSource, get_pipeline
 from lakehouse.settings import REPO_ROOT, load_settings
+
+energy = pipeline_module("energy")
 
 # Monday 9 to Sunday 15 November 2026: working days, a holiday (the 11th) and a weekend.
 DAYS = [dt.date(2026, 11, 9) + dt.timedelta(days=n) for n in range(7)]

@@ -19,13 +19,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from lakehouse.generators import liquidity
+from lakehouse.loader import pipeline_module
 
 try:
     import oracle_liquidity as oracle
 except ImportError:  # tests/ became a package
     from tests import oracle_liquidity as oracle
 
+liquidity = pipeline_module("liquidity")
 SEEDS = Path(__file__).resolve().parents[1] / "pipelines/liquidity/dbt/seeds"
 DAY = dt.date(2026, 11, 1)
 GENERATORS = {
@@ -152,7 +153,10 @@ def test_template_strings_are_coerced(name):
 
 DIGEST = """
 import hashlib, datetime
-from lakehouse.generators import liquidity as g
+from lakehouse.loader import pipeline_module
+
+g = pipeline_module("liquidity")
+
 tables = [f(datetime.date(2026, 11, 1), seed=3, scale=0.05, bad_row_rate=0.1)
           for f in (g.market_data, g.positions_loans, g.positions_deposits)]
 print(hashlib.sha256(repr([t.to_pydict() for t in tables]).encode()).hexdigest())

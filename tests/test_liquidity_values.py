@@ -47,7 +47,7 @@ def dbt(*args: str, interval: dt.date | None = None) -> None:
 
 def ingest(day: dt.date) -> None:
     for source in SOURCES:
-        run_ingest("liquidity", source, day, {"callable": f"lakehouse.generators.liquidity:{source}", **OPTIONS})
+        run_ingest("liquidity", source, day, {"callable": f"generator.py:{source}", **OPTIONS})
 
 
 def read(sql: str) -> list[dict]:

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from pyarrow import fs
 
+from lakehouse.settings import load_settings
 from lakehouse import cli, maintenance, writes
 from lakehouse.catalog import load_table
 
@@ -193,10 +194,11 @@ def test_maintain_plans_again_after_a_concurrent_commit(events, monkeypatch):
 
 def test_maintain_pipeline_covers_raw_and_dbt_built_tables(lakehouse_home, tmp_path, monkeypatch):
     folder = tmp_path / "pipelines" / "demo"
-    (folder / "dbt" / "target").mkdir(parents=True)
+    (folder / "dbt").mkdir(parents=True)
     (folder / "dbt" / "dbt_project.yml").write_text("name: demo\n")
+    (folder / "generator.py").write_text("def rows(day):\n    raise NotImplementedError\n")
     (folder / "pipeline.yml").write_text(
-        "name: demo\ningest:\n  - {name: events, table: raw.events, kind: generator}\n"
+        "name: demo\ningest:\n  - {name: events, table: raw.events, kind: generator, options: {callable: 'generator.py:rows'}}\n"
         "maintenance: {snapshot_retention_hours: 0, min_snapshots_to_keep: 1, target_file_size_mb: 64, orphan_grace_hours: 0}\n"
     )
     nodes = {
@@ -204,7 +206,9 @@ def test_maintain_pipeline_covers_raw_and_dbt_built_tables(lakehouse_home, tmp_p
         "model.demo.v_events": {"resource_type": "model", "schema": "marts", "alias": "v_events", "name": "v_events", "config": {"materialized": "view"}},
         "test.demo.not_null": {"resource_type": "test", "schema": "marts", "alias": "not_null", "name": "not_null", "config": {}},
     }
-    (folder / "dbt" / "target" / "manifest.json").write_text(json.dumps({"nodes": nodes}))
+    manifest = load_settings().manifest_dir("demo") / "manifest.json"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"nodes": nodes}))
     monkeypatch.setenv("LAKEHOUSE_PIPELINES_DIR", str(tmp_path / "pipelines"))
     for i in range(3):
         writes.write("raw.events", batch(i), "append", partition_by=["region"])

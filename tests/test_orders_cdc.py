@@ -28,11 +28,15 @@ from lakehouse import compute
 from lakehouse.catalog import load_table
 from lakehouse.cdc.capture import capture
 from lakehouse.cdc.checkpoint import LANDING_SCHEMA
-from lakehouse.generators.orders import NEW_COLUMN, generate_orders
+from lakehouse.loader import pipeline_module
+
 from lakehouse.settings import REPO_ROOT
 from lakehouse.sources import postgres_server
-from lakehouse.sources.orders_schema import ensure_slot
+from lakehouse.cdc.source import ensure_slot
 from lakehouse.writes import write
+
+orders_generator = pipeline_module("orders_cdc")
+NEW_COLUMN, generate_orders = orders_generator.NEW_COLUMN, orders_generator.generate_orders
 
 PROJECT = REPO_ROOT / "pipelines" / "orders_cdc" / "dbt"
 MODES = ("audit_log", "logical")

@@ -28,12 +28,16 @@ from psycopg2.extensions import make_dsn, parse_dsn
 
 from lakehouse import compute
 from lakehouse.catalog import _catalog_for, load_table
-from lakehouse.generators.tweets import write_tweets
+from lakehouse.loader import pipeline_module
+
 from lakehouse.identifiers import quote
 from lakehouse.ingest import run_ingest
 from lakehouse.pipeline import Delivery, get_pipeline
+from lakehouse.testing import rendered_options
 from lakehouse.settings import REPO_ROOT
 from lakehouse.sources import postgres_server
+
+write_tweets = pipeline_module("tweets").write_tweets
 
 PROJECT = REPO_ROOT / "pipelines" / "tweets" / "dbt"
 LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
@@ -177,9 +181,8 @@ def dbt(*args: str, day: dt.date | None = None) -> None:
 
 
 def ingest_options(source: str, **extra) -> dict:
-    options = dict(get_pipeline("tweets").ingest[0].options)
-    options.update(source=source, simulate=False, **extra)
-    return options
+    pipeline = get_pipeline("tweets")
+    return rendered_options(pipeline, pipeline.ingest[0].options, source=source, simulate=False, **extra)
 
 
 def raw_rows(source: str) -> list[dict]:
@@ -320,12 +323,12 @@ def storage(request, tmp_path):
 
 def deliver_marts(dsn: str) -> dict[str, list[tuple]]:
     """Every mart delivered as the pipeline declares it; returns the PostgreSQL tables' rows."""
-    from lakehouse.delivery.postgres import deliver_to_postgres
+    from lakehouse.delivery import run_delivery
 
     os.environ[postgres_server.DSN_VARIABLE] = dsn
     try:
         for delivery in get_pipeline("tweets").deliver:
-            deliver_to_postgres("tweets", delivery, dict(delivery.options), "test")
+            run_delivery("tweets", delivery.name, dict(delivery.options), "test")
     finally:
         del os.environ[postgres_server.DSN_VARIABLE]
     return {m: postgres_rows(dsn, f"analytics.{m}") for m in MARTS}
@@ -425,8 +428,11 @@ def postgres_rows(dsn: str, table: str) -> list[tuple]:
 
 
 def test_delivery_replaces_the_postgres_table_in_one_transaction(bi_db, lakehouse_home, monkeypatch, caplog):
-    from lakehouse.delivery.postgres import deliver_to_postgres
+    from lakehouse.delivery import build_delivery
     from lakehouse.writes import write
+
+    def deliver_to_postgres(delivery, options):
+        return build_delivery(get_pipeline("tweets"), delivery, options).deliver("r")
 
     dsn, password = bi_db
     monkeypatch.setenv(postgres_server.DSN_VARIABLE, dsn)
@@ -452,19 +458,19 @@ def test_delivery_replaces_the_postgres_table_in_one_transaction(bi_db, lakehous
     ]
     with caplog.at_level("DEBUG"):
         for _ in range(2):  # a rerun leaves the same rows, never doubled
-            result = deliver_to_postgres("tweets", delivery, {"target_table": "bi.bi_test", "conn_id": "no_such_conn"}, "r")
+            result = deliver_to_postgres(delivery, {"target_table": "bi.bi_test", "conn_id": "no_such_conn"})
             assert result["rows"] == 3 and result["target"] == "bi.bi_test" and not result["embedded_server"]
             assert postgres_rows(dsn, "bi.bi_test") == expected
     assert password not in caplog.text and password not in repr(result)
 
     # The lakehouse table changed shape: the PostgreSQL table follows, still one transaction.
     write("marts.bi_test", data.select(["id", "label"]).slice(0, 2).append_column("extra", pa.array(["x", "y"])), "overwrite")
-    assert deliver_to_postgres("tweets", delivery, {"target_table": "bi.bi_test"}, "r")["rows"] == 2
+    assert deliver_to_postgres(delivery, {"target_table": "bi.bi_test"})["rows"] == 2
     assert postgres_rows(dsn, "bi.bi_test") == [(1, 'say "hi", ok', "x"), (2, "", "y")]
     # The default target is analytics.<table>; names that are not plain identifiers are refused.
-    assert deliver_to_postgres("tweets", delivery, {}, "r")["target"] == "analytics.bi_test"
-    with pytest.raises(ValueError, match="invalid target table"):
-        deliver_to_postgres("tweets", delivery, {"target_table": 'bi.x"; drop table y; --'}, "r")
+    assert deliver_to_postgres(delivery, {})["target"] == "analytics.bi_test"
+    with pytest.raises(ValueError, match="option 'target_table': invalid target table"):
+        deliver_to_postgres(delivery, {"target_table": 'bi.x"; drop table y; --'})
 
 
 # --- end to end through Airflow ------------------------------------------------------------------

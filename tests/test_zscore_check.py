@@ -19,9 +19,12 @@ import pytest
 
 from lakehouse import compute, quality
 from lakehouse.catalog import _catalog_for
-from lakehouse.generators import liquidity as generator
+from lakehouse.loader import pipeline_module
+
 from lakehouse.ingest import run_ingest
 from lakehouse.pipeline import get_pipeline
+
+generator = pipeline_module("liquidity")
 
 try:
     import quality_project
@@ -158,7 +161,7 @@ def liquidity(home, tmp_path_factory):
     """Two weeks of generated data built once (clean), then the last day again with the outlier."""
     for day in DAYS:
         for source in SOURCES:
-            run_ingest("liquidity", source, day, {"callable": f"lakehouse.generators.liquidity:{source}", **OPTIONS})
+            run_ingest("liquidity", source, day, {"callable": f"generator.py:{source}", **OPTIONS})
     clean_target = tmp_path_factory.mktemp("liquidity_clean")
     clean = liquidity_dbt(clean_target, "build", "--select", "+mart_positions")
     run_ingest("liquidity", "positions_loans", LAST, {"callable": f"{__name__}:loans_with_outlier", **OPTIONS})

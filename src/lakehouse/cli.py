@@ -64,7 +64,7 @@ def _human_bytes(size: int) -> str:
     return ""
 
 
-def _emit(
+def emit(
     columns: list[str], rows: list[list[Any]], fmt: str = "table", title: str | None = None, max_rows: int | None = None
 ) -> None:
     if fmt == "csv":
@@ -90,16 +90,19 @@ def _emit(
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.option("--max-rows", type=int, default=200, show_default=True, help="Rows shown by --format table.")
 def query(sql: str, fmt: str, max_rows: int) -> None:
-    """Run SQL with DuckDB; every Iceberg table is a view <namespace>.<table>."""
+    """Run a read-only SQL query with DuckDB; every Iceberg table is a view <namespace>.<table>.
+
+    Only SELECT (and EXPLAIN of one) runs, and DuckDB reads nothing but the warehouse: no COPY, ATTACH,
+    INSTALL/LOAD or SET, no other files. Time travel: iceberg_scan('<metadata file>', snapshot_from_id => N).
+    """
     from . import compute
 
-    result = compute.connect().execute(sql)
-    if result.description is None:  # a statement without a result set
+    data = compute.read_only_query(sql)
+    if data is None:  # a statement without a result set
         return
-    data = result.to_arrow_table()
     # By column, not to_pylist(): a result may repeat a column name (select 1 as a, 2 as a).
     rows = [list(row) for row in zip(*(column.to_pylist() for column in data.columns))]
-    _emit(data.column_names, rows, fmt, max_rows=max_rows)
+    emit(data.column_names, rows, fmt, max_rows=max_rows)
 
 
 @main.command()
@@ -119,7 +122,7 @@ def tables(fmt: str) -> None:
         for t in described
     ]
     columns = ["table", "rows", "snapshots", "data_files", "size" if human else "bytes", "last_commit_utc"]
-    _emit(columns, rows, fmt)
+    emit(columns, rows, fmt)
 
 
 @main.command()
@@ -154,7 +157,7 @@ def quality(pipeline: str | None, history: int) -> None:
         console.print(f"{name}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
     if history > 0:
         runs = dq.run_history(pipeline, history)
-        _emit(runs.column_names, [list(r.values()) for r in runs.to_pylist()], title=f"last {history} runs")
+        emit(runs.column_names, [list(r.values()) for r in runs.to_pylist()], title=f"last {history} runs")
 
 
 @main.command("lineage")
@@ -399,17 +402,25 @@ def source() -> None:
 
 @source.command("start")
 def source_start() -> None:
-    """Start the embedded server (if no DSN is set) and prepare the schema, publication and slot."""
-    from .sources import orders_schema, postgres_server
+    """Start the embedded server (if no DSN is set) and prepare what each postgres_cdc ingest captures:
+    its source schema (tables, trigger, publication) and its replication slot."""
+    from .cdc.source import prepare_source
+    from .pipeline import discover_pipelines
+    from .sources import postgres_server
 
     settings = load_settings()
     if not postgres_server.status(settings).external:
         postgres_server.start(settings)
-    prepared = orders_schema.prepare_source(postgres_server.source_dsn(settings))
-    if prepared["slot_created"]:
-        click.echo(f"created replication slot {prepared['slot']}: logical capture sees changes from now on")
-    elif prepared["slot"] is None:
-        click.echo(f"wal_level is {prepared['wal_level']}: no replication slot, only audit_log capture works")
+    dsn = postgres_server.source_dsn(settings)
+    for pipeline in discover_pipelines(settings):
+        for ingest in (i for i in pipeline.ingest if i.kind == "postgres_cdc"):
+            schema, slot = ingest.options.get("source_schema"), str(ingest.options.get("slot") or "lakehouse_cdc")
+            prepared = prepare_source(dsn, pipeline.folder / schema if schema else None, slot)
+            where = f"{pipeline.name}/{ingest.name}"
+            if prepared["slot_created"]:
+                click.echo(f"{where}: created replication slot {slot}: logical capture sees changes from now on")
+            elif prepared["slot"] is None:
+                click.echo(f"{where}: wal_level is {prepared['wal_level']}: no replication slot, only audit_log capture works")
     _print_source_status(postgres_server.status(settings))
 
 
@@ -447,7 +458,7 @@ def _print_source_status(state: Any) -> None:
     if state.data_dir:
         click.echo(f"data: {state.data_dir}\nlog: {state.log_file}")
     if state.slots:
-        _emit(list(state.slots[0]), [list(s.values()) for s in state.slots], title="replication slots")
+        emit(list(state.slots[0]), [list(s.values()) for s in state.slots], title="replication slots")
 
 
 @source.command("psql", context_settings={"ignore_unknown_options": True})
@@ -531,73 +542,27 @@ def storage_env(bucket: str | None) -> None:
         click.echo(f"export {name}={shlex.quote(value)}")
 
 
-@main.group()
+class _PipelineGenerators(click.Group):
+    """`lakehouse generate PIPELINE ...`: each pipeline's own generator command (its `generate:` declaration)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .pipeline import discover_pipelines
+
+        return [p.name for p in discover_pipelines() if p.generate]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .loader import load_reference
+        from .pipeline import get_pipeline
+
+        pipeline = get_pipeline(name)
+        if not pipeline.generate:
+            raise click.UsageError(f"pipeline {name!r} declares no generator (`generate:` in its pipeline.yml)")
+        command = load_reference(pipeline.generate, pipeline.folder, "generate")
+        if not isinstance(command, click.Command):
+            raise click.UsageError(f"{pipeline.declaration}: generate {pipeline.generate!r} is not a click command")
+        return command
+
+
+@main.group(cls=_PipelineGenerators)
 def generate() -> None:
-    """Drive a source with seeded synthetic traffic."""
-
-
-@generate.command("orders")
-@click.option("--batches", type=click.IntRange(min=0), default=5, show_default=True, help="Simulated days.")
-@click.option("--orders", "orders_per_batch", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="New orders per batch.")
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--add-column-at-batch", type=click.IntRange(min=1), help="ALTER TABLE orders ADD COLUMN at this batch.")
-@click.option("--bad-events", "bad_events_per_batch", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Malformed audit rows per batch, for staging's quarantine.")
-def generate_orders_command(batches: int, orders_per_batch: int, seed: int, add_column_at_batch: int | None,
-                            bad_events_per_batch: int) -> None:
-    """Orders created, updated, deleted and re-created through SQL on the CDC source."""
-    from .generators.orders import generate_orders
-    from .sources.postgres_server import source_dsn
-
-    started = time.monotonic()
-    result = generate_orders(source_dsn(), batches=batches, orders_per_batch=orders_per_batch, seed=seed,
-                             add_column_at_batch=add_column_at_batch, bad_events_per_batch=bad_events_per_batch)
-    names = ["batches", "inserts", "updates", "deletes", "recreated", "churned", "bad_events", "audit_events",
-             "transactions"]
-    rows = [[name, getattr(result, name)] for name in names] + [["seconds", f"{time.monotonic() - started:.1f}"]]
-    if result.added_column:
-        rows.append(["added column", result.added_column])
-    _emit(["generated", "count"], rows, title="orders")
-
-
-@generate.command("tweets")
-@click.option("--rows", type=click.IntRange(min=0), default=100_000, show_default=True, help="Data lines after the header.")
-@click.option("--bad-rate", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
-              help="Share of broken lines (field count, timestamp, encoding, counts, id).")
-@click.option("--out", required=True, help="Local path, file:// or s3:// URI of the TSV to write.")
-@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-11-20", show_default=True,
-              help="UTC day of the tweets (a few are from the day before).")
-@click.option("--seed", type=int, default=42, show_default=True)
-def generate_tweets_command(rows: int, bad_rate: float, out: str, day: dt.datetime, seed: int) -> None:
-    """A tweets export (TSV, the tweets pipeline's format), written as a stream."""
-    from .generators.tweets import write_tweets
-
-    started = time.monotonic()
-    result = write_tweets(out, rows=rows, day=day.date(), seed=seed, bad_rate=bad_rate)
-    _emit(["generated", "value"], [["file", result.uri], ["lines", result.lines], ["tweets", result.tweets],
-                                   ["duplicates", result.duplicates], ["bad lines", len(result.bad)],
-                                   ["bytes", result.size], ["sha256", result.sha256],
-                                   ["seconds", f"{time.monotonic() - started:.1f}"]], title="tweets")
-
-
-@generate.command("energy")
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days of files, ending with --end.")
-@click.option("--end", "end_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day (default: yesterday, UTC).")
-@click.option("--out", help="Root URI (file:// or s3://) or a path [default: <raw_zone>/energy/incoming].")
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
-@click.option("--bad-row-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True)
-def generate_energy_command(days: int, end_date: dt.datetime | None, out: str | None, seed: int, scale: float,
-                            bad_row_rate: float) -> None:
-    """Parquet files of the energy pipeline's eight sources, a set per day (pipelines/energy/README.md)."""
-    from .generators.energy import generate as generate_energy
-    from .objectstore import join
-
-    root = out or join(load_settings().raw_zone, "energy", "incoming")
-    end = end_date.date() if end_date else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    started = time.monotonic()
-    summary = generate_energy(root, end, days, seed=seed, scale=scale, bad_row_rate=bad_row_rate)
-    rows = [["root", root], *([name.replace("_", " "), count] for name, count in summary.items()),
-            ["seconds", f"{time.monotonic() - started:.1f}"]]
-    _emit(["generated", "value"], rows, title="energy")
+    """Drive a pipeline's source with seeded synthetic data: `lakehouse generate PIPELINE --help`."""

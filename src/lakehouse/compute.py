@@ -9,10 +9,13 @@ PyIceberg (see writes.py).
 from __future__ import annotations
 
 import importlib.util
+import json
+import re
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import duckdb
+import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
@@ -128,3 +131,131 @@ def connect(catalog: Catalog | None = None) -> duckdb.DuckDBPyConnection:
     load_extensions(con)
     register_catalog(con, catalog)
     return con
+
+
+# --- Read-only queries (`lakehouse query`) ------------------------------------------------------------
+# A connection like connect()'s, then shut in: DuckDB may read only the warehouse (enable_external_access
+# off, allowed_directories = the warehouse), load or install nothing more, and change no setting back
+# (lock_configuration). allowed_directories also lets DuckDB *write* there (COPY TO, ATTACH of a new file,
+# a log file), so every statement is checked before it runs: only SELECT and EXPLAIN of one, without the
+# table functions that write or run SQL from a string.
+
+READ_ONLY = "lakehouse query is read-only over the lakehouse tables"
+_READ_ONLY_STATEMENTS = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+# Table functions a SELECT can call that write files (log and profile output land in allowed directories),
+# change state (Iceberg catalog properties) or run SQL given as a string (which hides what it calls); and
+# duckdb_secrets(), which redacts the S3 secret key but shows its key id and endpoint.
+_REFUSED_FUNCTIONS = frozenset({
+    "enable_logging", "disable_logging", "truncate_duckdb_logs", "enable_profiling", "disable_profiling",
+    "set_iceberg_table_properties", "remove_iceberg_table_properties", "set_iceberg_schema_properties",
+    "remove_iceberg_schema_properties", "iceberg_to_ducklake", "query", "query_table", "json_execute_serialized_sql",
+    "duckdb_secrets",
+})  # fmt: skip
+_EXPLAIN = re.compile(r"\s*explain\s+(?:analyze\s+)?", re.IGNORECASE)
+
+
+class ReadOnlyQueryError(RuntimeError):
+    """A statement `lakehouse query` refuses: it would write, reach beyond the warehouse or change a setting."""
+
+
+def _folder(uri: str) -> str:
+    """A warehouse or table location as DuckDB's allowed_directories wants it: a path or s3:// prefix, with '/'."""
+    if uri.startswith("file://"):
+        uri = unquote(urlparse(uri).path)
+    return uri.rstrip("/") + "/"
+
+
+def readable_locations(settings: Settings, metadata_locations: dict[str, str]) -> list[str]:
+    """The warehouse, plus the folder of any table whose metadata lives outside it (created with a location)."""
+    folders = [_folder(settings.warehouse)]
+    for location in metadata_locations.values():
+        parent = location.rsplit("/", 1)[0]  # <table location>/metadata
+        folder = _folder(parent.removesuffix("/metadata"))
+        if not any(folder.startswith(known) for known in folders):
+            folders.append(folder)
+    return folders
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, readable: list[str]) -> None:
+    """From now on the connection reads only ``readable`` and can change no setting (not even these)."""
+    # httpfs copies AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN into these settings as it
+    # loads, where duckdb_settings() and current_setting() show them in clear; the S3 secret has the keys.
+    for name in ("s3_access_key_id", "s3_secret_access_key", "s3_session_token"):
+        con.execute(f"SET {name} = ''")
+    con.execute(f"SET allowed_directories = [{', '.join(_literal(folder) for folder in readable)}]")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def connect_read_only(catalog: Catalog | None = None, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """connect(), locked down: every Iceberg table readable as a view, nothing else reachable.
+
+    Run statements through check_read_only() (or use read_only_query()): DuckDB itself still lets a
+    statement write inside the warehouse.
+    """
+    settings = settings or load_settings()
+    con = duckdb.connect(":memory:")
+    load_extensions(con, settings)
+    locations = register_catalog(con, catalog or get_catalog(settings))
+    lock_down(con, readable_locations(settings, locations))
+    return con
+
+
+def _function_names(tree: object) -> set[str]:
+    names: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("function_name"), str):
+                names.add(node["function_name"].lower())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return names
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Raise ReadOnlyQueryError unless every statement of ``sql`` is a SELECT (or EXPLAIN of one) that
+    calls none of the table functions that write. DuckDB's own syntax errors are raised as they are."""
+    for statement in con.extract_statements(sql):
+        text = statement.query
+        if statement.type not in _READ_ONLY_STATEMENTS:
+            if statement.type == duckdb.StatementType.CREATE and not text.strip():
+                raise ReadOnlyQueryError(f"{READ_ONLY}: a PIVOT without an IN list creates a type first; "
+                                         "name the values: PIVOT ... ON column IN (...)")
+            words = text.split(None, 1)
+            keyword = words[0].upper() if words and words[0].isalpha() else statement.type.name
+            raise ReadOnlyQueryError(f"{READ_ONLY}: {keyword} statements are refused (only SELECT, and EXPLAIN of one)")
+        if statement.type == duckdb.StatementType.EXPLAIN:
+            match = _EXPLAIN.match(text)
+            text = text[match.end():] if match else text
+        tree = json.loads(con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()[0])
+        if tree.get("error"):
+            raise ReadOnlyQueryError(f"{READ_ONLY}: this statement cannot be checked ({tree.get('error_message')}); "
+                                     "write it as a SELECT")
+        refused = sorted(_function_names(tree) & _REFUSED_FUNCTIONS)
+        if refused:
+            raise ReadOnlyQueryError(f"{READ_ONLY}: {', '.join(refused)}() is refused")
+
+
+def read_only_query(sql: str, catalog: Catalog | None = None) -> pa.Table | None:
+    """Run ``sql`` read-only over every Iceberg table; its last statement's rows, None if it has none.
+
+    DuckDB's refusals (Permission Error, a locked setting) come back as ReadOnlyQueryError with its message.
+    """
+    con = connect_read_only(catalog)
+    try:
+        check_read_only(con, sql)
+        result = con.execute(sql)
+        return None if result.description is None else result.to_arrow_table()
+    except duckdb.PermissionException as error:
+        raise ReadOnlyQueryError(f"{READ_ONLY}: {error}") from None
+    except duckdb.InvalidInputException as error:
+        if "configuration has been locked" not in str(error):
+            raise
+        raise ReadOnlyQueryError(f"{READ_ONLY}: {error}") from None
+    finally:
+        con.close()

@@ -10,27 +10,23 @@ so parsing the DAG file stays fast.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import hashlib
 import json
 import logging
 import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, TaskGroup
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior
 from cosmos.operators.local import DbtRunLocalOperator, DbtSeedLocalOperator, DbtSnapshotLocalOperator
 
+from . import dbt_artifacts
+from .dbt_prepare import ensure_manifest
 from .lineage.naming import table_asset_uri
 from .lineage.operators import LineagePythonOperator
-from .pipeline import Pipeline, load_pipeline, pipeline_folders
+from .pipeline import InvalidPipeline, Pipeline, claim_tables, load_pipeline, pipeline_folders
 from .settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -45,106 +41,14 @@ DATA_INTERVAL_VARS = {
 }
 # `lakehouse run --full-refresh` passes it in the run's conf; Cosmos's run/seed operators template it.
 FULL_REFRESH = "{{ dag_run.conf.get('full_refresh', False) }}"
-# Folders dbt writes into; they never change what `dbt parse` produces.
-_NOT_SOURCES = {"target", "logs", "dbt_packages", "__pycache__", ".git"}
-_PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+# `lakehouse run a b` builds only the DAGs of the pipelines it runs (a comma-separated list; unset: all).
+ONLY_VARIABLE = "LAKEHOUSE_DAGS"
 _WRITING_OPERATORS = (DbtRunLocalOperator, DbtSeedLocalOperator, DbtSnapshotLocalOperator)
 
 
 def table_asset(full_name: str) -> Asset:
     """The Airflow Asset of the Iceberg table 'namespace.table': its lineage identity (lineage/naming.py) as a URI."""
     return Asset(table_asset_uri(full_name))
-
-
-def dbt_run_dir(pipeline_name: str, run_id: str) -> Path:
-    """Where every dbt task of one DAG run leaves its artifacts: <dbt target dir>/<pipeline>/<run id>/<task id>/."""
-    safe_run_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id)
-    return load_settings().dbt_target_dir / pipeline_name / safe_run_id
-
-
-# --- dbt manifest ---------------------------------------------------------------------------------
-
-
-def _dbt_executable() -> str:
-    beside_python = Path(sys.executable).with_name("dbt")
-    return str(beside_python) if beside_python.exists() else (shutil.which("dbt") or "dbt")
-
-
-def _local_packages(project_dir: Path) -> list[Path]:
-    """Folders of `local:` packages: a change there changes the manifest too."""
-    folders = []
-    for name in _PACKAGE_FILES:
-        path = project_dir / name
-        if path.exists():
-            for entry in (yaml.safe_load(path.read_text()) or {}).get("packages") or []:
-                if isinstance(entry, dict) and "local" in entry:
-                    folders.append((project_dir / str(entry["local"])).resolve())
-    return folders
-
-
-def _fingerprint(project_dir: Path, extra: dict[str, Any]) -> str:
-    """Paths, sizes and mtimes of every source file: cheap to compute, changes with any edit."""
-    digest = hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode())
-    for root in [project_dir, *_local_packages(project_dir)]:
-        for folder, subfolders, files in os.walk(root):
-            subfolders[:] = sorted(d for d in subfolders if d not in _NOT_SOURCES)
-            for name in sorted(files):
-                stat = os.stat(os.path.join(folder, name))
-                digest.update(f"{folder}/{name}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
-def _needs_deps(project_dir: Path) -> bool:
-    declared = [project_dir / name for name in (*_PACKAGE_FILES, "package-lock.yml") if (project_dir / name).exists()]
-    installed = project_dir / "dbt_packages"
-    if not declared:
-        return False
-    return not installed.exists() or max(p.stat().st_mtime for p in declared) > installed.stat().st_mtime
-
-
-def _dbt(args: list[str], project_dir: Path, profiles_yml: Path, target: str, log_dir: Path) -> None:
-    command = [_dbt_executable(), *args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_yml.parent),
-               "--profile", "lakehouse", "--target", target, "--log-path", str(log_dir)]  # fmt: skip
-    done = subprocess.run(command, cwd=project_dir, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"`dbt {args[0]}` failed for {project_dir}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
-
-
-def ensure_manifest(
-    project_dir: Path,
-    *,
-    target_dir: Path | None = None,
-    dbt_vars: dict[str, Any] | None = None,
-    profiles_yml: Path | None = None,
-) -> Path:
-    """The project's manifest.json; runs `dbt deps` / `dbt parse` only when the project changed.
-
-    A DAG file is parsed every few seconds by Airflow: the unchanged case costs one directory walk.
-    """
-    settings = load_settings()
-    project_dir = Path(project_dir).resolve()
-    profiles_yml = Path(profiles_yml or settings.profiles_dir / "profiles.yml").resolve()
-    target_dir = Path(target_dir or settings.manifest_dir(project_dir.parent.name)).resolve()
-    manifest = target_dir / "manifest.json"
-    stamp = target_dir / "manifest.fingerprint"
-    extra = {"vars": dbt_vars or {}, "target": settings.engine, "profiles": profiles_yml.read_text()}
-    fingerprint = _fingerprint(project_dir, extra)
-    if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
-        return manifest
-    target_dir.mkdir(parents=True, exist_ok=True)
-    # The DAG processor and a CLI run may parse at the same moment: one of them parses, the other waits.
-    with open(target_dir / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
-            return manifest
-        log_dir = target_dir / "logs"
-        if _needs_deps(project_dir):
-            # Installed here into <project>/dbt_packages; Cosmos links that folder into each task's copy.
-            _dbt(["deps"], project_dir, profiles_yml, settings.engine, log_dir)
-        vars_arg = ["--vars", json.dumps(dbt_vars)] if dbt_vars else []
-        _dbt(["parse", "--target-path", str(target_dir), *vars_arg], project_dir, profiles_yml, settings.engine, log_dir)
-        stamp.write_text(_fingerprint(project_dir, extra))
-    return manifest
 
 
 # --- task callables (run on the worker; imports are lazy on purpose) -----------------------------
@@ -166,15 +70,13 @@ def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str
     """Cosmos callback, called after every dbt command (also a failed one) with its temporary project copy.
 
     Cosmos deletes that copy when the task ends; keep the result artifacts and dbt.log under
-    dbt_run_dir(...)/<task id>/ (and the manifest once per run) for publish_data_quality.
+    dbt_artifacts.run_dir(...)/<task id>/ (and the manifest once per run) for publish_data_quality.
     """
     target = Path(project_dir) / "target"
-    run_dir = dbt_run_dir(pipeline_name, context["run_id"])
+    run_dir = dbt_artifacts.run_dir(pipeline_name, context["run_id"])
     task_dir = run_dir / context["ti"].task_id
     task_dir.mkdir(parents=True, exist_ok=True)
-    from lakehouse.quality import RESULT_FILES
-
-    for source in [*(target / name for name in RESULT_FILES), Path(project_dir) / "logs" / "dbt.log"]:
+    for source in [*(target / name for name in dbt_artifacts.RESULT_FILES), Path(project_dir) / "logs" / "dbt.log"]:
         if source.exists():
             shutil.copy2(source, task_dir / source.name)
     if (target / "manifest.json").exists() and not (run_dir / "manifest.json").exists():
@@ -183,10 +85,10 @@ def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str
 
 def _publish(pipeline_name: str, run_id: str) -> Any:
     from lakehouse.datahub import publish_assertions
-    from lakehouse.quality import collect_results, publish_run_results, result_files
+    from lakehouse.quality import collect_results, publish_run_results
 
-    run_dir = dbt_run_dir(pipeline_name, run_id)
-    if not run_dir.is_dir() or not result_files(run_dir):
+    run_dir = dbt_artifacts.run_dir(pipeline_name, run_id)
+    if not run_dir.is_dir() or not dbt_artifacts.result_files(run_dir):
         # No dbt task ran (e.g. an ingest failed): nothing to record, and the run fails anyway.
         return 0
     results = collect_results(pipeline_name, run_id, run_dir)
@@ -212,29 +114,53 @@ def _timetable(schedule: str | None):
     return CronDataIntervalTimetable(schedule, timezone="UTC")
 
 
-def _set_model_outlets(group: DbtTaskGroup, manifest_path: Path) -> None:
+def _tasks(task_or_group) -> list:
+    return list(task_or_group.children.values()) if isinstance(task_or_group, TaskGroup) else [task_or_group]
+
+
+def _set_model_outlets(group: DbtTaskGroup, manifest: dict) -> None:
     """Each model/seed run task emits the Asset of the Iceberg table it commits (<schema>.<alias>)."""
-    nodes = json.loads(manifest_path.read_text())["nodes"]
     for unique_id, task_or_group in group.tasks_map.items():
         # Which dbt node each task runs, for its OpenLineage extractor (lakehouse.lineage.dbt).
-        for task in task_or_group.children.values() if isinstance(task_or_group, TaskGroup) else [task_or_group]:
+        for task in _tasks(task_or_group):
             task.lakehouse_dbt_node = unique_id
-        node = nodes.get(unique_id)
-        if node is None or node["resource_type"] not in ("model", "seed", "snapshot"):
-            continue
-        tasks = task_or_group.children.values() if isinstance(task_or_group, TaskGroup) else [task_or_group]
-        for task in tasks:
+        node = dbt_artifacts.node(manifest, unique_id)
+        table = dbt_artifacts.node_table(node) if node and node["resource_type"] in ("model", "seed", "snapshot") else None
+        for task in _tasks(task_or_group) if table else []:
             if isinstance(task, _WRITING_OPERATORS):
-                task.outlets = [table_asset(f"{node['schema']}.{node.get('alias') or node['name']}")]
+                task.outlets = [table_asset(table)]
 
 
-def build_dag(pipeline: Pipeline) -> DAG:
+def _seeds_before_readers(group: DbtTaskGroup, manifest: dict) -> None:
+    """A model that reads a seed's table through source() runs after that seed.
+
+    Cosmos draws edges for ref() only; a project that declares its seeds as sources (raw data loaded by
+    dbt) would otherwise run those models first and fail with "table does not exist" on an empty home.
+    """
+    seeds = {dbt_artifacts.node_table(n): uid for uid, n in (manifest.get("nodes") or {}).items()
+             if n.get("resource_type") == "seed" and uid in group.tasks_map}  # fmt: skip
+    sources = {uid: dbt_artifacts.node_table(n) for uid, n in (manifest.get("sources") or {}).items()}
+    for uid, node in (manifest.get("nodes") or {}).items():
+        if uid not in group.tasks_map or node.get("resource_type") not in ("model", "snapshot"):
+            continue
+        for parent in (node.get("depends_on") or {}).get("nodes") or []:
+            seed = seeds.get(sources.get(parent))
+            if seed and seed != uid:
+                group.tasks_map[seed] >> group.tasks_map[uid]
+
+
+def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
+    """The pipeline's DAG. ``owners`` (table -> pipeline) are the tables other pipelines write: one of them
+    built by this pipeline's dbt project too is refused (InvalidPipeline naming both)."""
     settings = load_settings()
     profiles_yml = settings.profiles_dir / "profiles.yml"
     parse_vars = {**pipeline.dbt_vars, "data_interval_start": str(pipeline.start_date),
                   "data_interval_end": str(pipeline.start_date + dt.timedelta(days=1))}  # fmt: skip
     manifest = ensure_manifest(pipeline.dbt_project_dir, target_dir=settings.manifest_dir(pipeline.name),
                                dbt_vars=parse_vars, profiles_yml=profiles_yml)  # fmt: skip
+    nodes = dbt_artifacts.read_json(manifest)
+    claim_tables(owners if owners is not None else {}, pipeline.name,
+                 sorted(set(pipeline.raw_tables) | set(dbt_artifacts.built_tables(nodes))))
     dag = DAG(
         dag_id=pipeline.dag_id,
         description=pipeline.description[:200] or None,
@@ -294,7 +220,8 @@ def build_dag(pipeline: Pipeline) -> DAG:
                 "callback_args": {"pipeline_name": pipeline.name},
             },
         )
-        _set_model_outlets(dbt, manifest)
+        _set_model_outlets(dbt, nodes)
+        _seeds_before_readers(dbt, nodes)
         publish = LineagePythonOperator(
             task_id=PUBLISH_TASK_ID,
             lineage_kind="publish",
@@ -330,14 +257,42 @@ def build_dag(pipeline: Pipeline) -> DAG:
     return dag
 
 
+def _asked_for() -> set[str] | None:
+    names = {n.strip() for n in os.environ.get(ONLY_VARIABLE, "").split(",") if n.strip()}
+    return names or None
+
+
 def build_all_dags() -> dict[str, DAG]:
-    """A DAG per pipeline folder. A broken folder is logged and left out, so it cannot take every other
-    pipeline's DAG down with it; tests/test_dag_factory.py builds each one strictly, so CI still fails."""
-    dags = {}
-    for folder in pipeline_folders():
+    """A DAG per pipeline folder (only those in LAKEHOUSE_DAGS when it is set). A broken folder is logged and
+    left out, so it cannot take every other pipeline's DAG down with it; tests/test_dag_factory.py builds
+    each one strictly, so CI still fails. A pipeline writing a table another one writes is left out too,
+    naming both: a table has one owner, nothing is silently overwritten."""
+    only = _asked_for()
+    folders = pipeline_folders()
+    pipelines: dict[str, Pipeline] = {}
+    for folder in folders:
         try:
-            pipeline = load_pipeline(folder)
-            dags[pipeline.dag_id] = build_dag(pipeline)
+            pipelines[folder.name] = load_pipeline(folder)
         except Exception:
-            log.exception("pipeline folder %s could not be turned into a DAG; it is left out", folder)
+            if only is None or folder.name in only:
+                log.exception("pipeline folder %s could not be turned into a DAG; it is left out", folder)
+    owners: dict[str, str] = {}
+    for name, pipeline in list(pipelines.items()):
+        # Raw tables of every declaration, and what the pipelines not built now build (their last manifest).
+        tables = pipeline.raw_tables
+        if only is not None and name not in only:
+            tables = dbt_artifacts.pipeline_tables(pipeline)
+        try:
+            claim_tables(owners, name, tables)
+        except InvalidPipeline as error:
+            log.error("pipeline folder %s is left out: %s", pipeline.folder, error)
+            del pipelines[name]
+    dags = {}
+    for name, pipeline in pipelines.items():
+        if only is not None and name not in only:
+            continue
+        try:
+            dags[pipeline.dag_id] = build_dag(pipeline, owners)
+        except Exception:
+            log.exception("pipeline folder %s could not be turned into a DAG; it is left out", pipeline.folder)
     return dags

@@ -62,7 +62,7 @@ from datahub.metadata.schema_classes import (
     SqlAssertionTypeClass,
 )
 
-from . import quality
+from . import dbt_artifacts, quality
 from .identifiers import split_table_name
 from .settings import Settings, load_settings
 
@@ -113,17 +113,11 @@ class Target:
     other_tables: tuple[str, ...] = ()  # every further table a (singular) test reads
 
 
-def _manifest_node(manifest: dict, unique_id: str | None) -> dict | None:
-    if not unique_id:
-        return None
-    return manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or manifest["unit_tests"].get(unique_id)
-
-
 def _relation_of(manifest: dict, unique_id: str) -> str:
-    node = _manifest_node(manifest, unique_id)
-    if node is None:
+    found = dbt_artifacts.node(manifest, unique_id)
+    if found is None:
         raise ValueError(f"{unique_id} is not in the run's manifest.json")
-    return quality._relation(node)
+    return dbt_artifacts.node_table(found, strict=False)
 
 
 def _metric_column(metric: str) -> str | None:
@@ -138,10 +132,9 @@ def _target(unique_id: str, node: dict | None, manifest: dict) -> Target:
     if node is None:
         raise ValueError(f"{unique_id}: not in the run's manifest.json, so the table it checks is unknown")
     if node.get("resource_type") == "source":
-        return Target(quality._relation(node))
-    parents = [p for p in (node.get("depends_on") or {}).get("nodes") or []
-               if p.split(".")[0] in ("model", "seed", "snapshot", "source")]  # fmt: skip
-    tested = node.get("attached_node") or (parents[0] if parents else None)
+        return Target(dbt_artifacts.node_table(node, strict=False))
+    parents = [p for p in (node.get("depends_on") or {}).get("nodes") or [] if p.split(".")[0] in dbt_artifacts.STORED]
+    tested = dbt_artifacts.tested_node_id(node)
     if tested is None:
         raise ValueError(f"{unique_id}: depends on no model, seed, snapshot or source, so the table it checks is unknown")
     table = _relation_of(manifest, tested)
@@ -347,7 +340,7 @@ def build_assertions(pipeline_name: str, run_id: str, target_dir: str | Path, *,
 
     ``results``: quality.collect_results(...) of the same run, when the caller has it already.
     """
-    artifacts, manifest = quality._load_artifacts(Path(target_dir))
+    artifacts, manifest = dbt_artifacts.load_run_artifacts(Path(target_dir))
     if results is None:
         results = quality.collect_results(pipeline_name, run_id, target_dir)
     compiled = _compiled_sql(artifacts)
@@ -356,7 +349,7 @@ def build_assertions(pipeline_name: str, run_id: str, target_dir: str | Path, *,
     rows = [r for r in results.to_pylist() if r["node_type"] in CHECK_NODE_TYPES]
     for row in sorted(rows, key=lambda r: r["node_id"]):
         unique_id = row["node_id"]
-        node = _manifest_node(manifest, unique_id)
+        node = dbt_artifacts.node(manifest, unique_id)
         target = _target(unique_id, node, manifest)
         urn = assertion_urn(unique_id)
         info = _assertion_info(pipeline_name, unique_id, node, target, compiled.get(unique_id))

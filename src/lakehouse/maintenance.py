@@ -38,7 +38,8 @@ from pyiceberg.utils.concurrent import ExecutorFactory
 from . import objectstore
 from .catalog import list_tables, load_table
 from .identifiers import InvalidIdentifier, split_table_name
-from .pipeline import Maintenance, Pipeline, discover_pipelines, get_pipeline
+from .dbt_artifacts import pipeline_tables
+from .pipeline import Maintenance, discover_pipelines, get_pipeline
 from .settings import load_settings
 
 MB = 1024 * 1024
@@ -499,34 +500,6 @@ def maintain_table(
     report.notes.extend(orphans.notes)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
-
-
-def dbt_built_tables(pipeline: Pipeline) -> list[str]:
-    """The tables the pipeline's dbt project builds, from its manifest (none before dbt has parsed it).
-
-    The DAG factory parses into <dbt target dir>/manifests/<pipeline>/; a `dbt parse` run by hand in
-    the project writes <project>/target/.
-    """
-    places = [load_settings().manifest_dir(pipeline.name), pipeline.dbt_project_dir / "target"]
-    manifest = next((p / "manifest.json" for p in places if (p / "manifest.json").exists()), None)
-    if manifest is None:
-        return []
-    names = set()
-    for node in (json.loads(manifest.read_text()).get("nodes") or {}).values():
-        materialized = (node.get("config") or {}).get("materialized")
-        if node.get("resource_type") not in ("model", "seed", "snapshot") or materialized in ("view", "ephemeral"):
-            continue
-        name = f"{node.get('schema')}.{node.get('alias') or node.get('name')}"
-        try:
-            split_table_name(name)
-        except InvalidIdentifier:
-            continue  # not a lakehouse table name (e.g. a quoted or database-qualified relation)
-        names.add(name)
-    return sorted(names)
-
-
-def pipeline_tables(pipeline: Pipeline) -> list[str]:
-    return sorted(set(pipeline.raw_tables) | set(dbt_built_tables(pipeline)))
 
 
 def _maintain(full_name: str, settings: Maintenance, dry_run: bool, orphan_grace_hours: float | None) -> TableReport:

@@ -1,44 +1,35 @@
 """Pipeline declarations: ``pipelines/<name>/pipeline.yml`` read into one typed object.
 
-A pipeline is a folder: its declaration (ingest sources, schedule, maintenance settings) and its dbt
-project. The DAG factory turns every declaration into an Airflow DAG, so adding a pipeline is adding
-a folder, and adding a model is adding a SQL file.
+A pipeline is a folder: its declaration (ingest sources, schedule, maintenance settings), its dbt
+project, and the code that belongs to it alone (a demo data generator, a source schema, its tests).
+The DAG factory turns every declaration into an Airflow DAG, so adding a pipeline is adding a folder,
+and adding a model is adding a SQL file. Each entry's options are checked by its kind's class
+(lakehouse.kinds) when the folder loads; a folder that fails to load never stops another one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .identifiers import split_table_name, validate_identifier
+from .errors import InvalidPipeline
+from .identifiers import InvalidIdentifier, split_table_name, validate_identifier
+from .kinds import delivery_kind, ingest_kind
+from .loader import LoadError, check_reference
 from .settings import Settings, load_settings
 
+log = logging.getLogger(__name__)
 DECLARATION_FILE = "pipeline.yml"
-# Each ingest kind and the function that lands it: called as handler(pipeline_name, source, batch_date,
-# options, run_id) -> a summary dict (at least "table" and "rows").
-INGEST_KINDS = {
-    # A callable returning the date's batch as a pyarrow.Table; the batch replaces that date.
-    "generator": "lakehouse.ingest:land_generated",
-    # A PostgreSQL table's change events, exactly once.
-    "postgres_cdc": "lakehouse.cdc.ingest:land_changes",
-    # One delimited text file (URL, local path or s3://), fetched to the raw zone, typed, bad lines quarantined.
-    "delimited_file": "lakehouse.files.delimited:land_delimited_file",
-    # The files a table map assigns to one raw table, each loaded once (again when it changes).
-    "table_map": "lakehouse.files.table_map:land_mapped_files",
-}
-# Each delivery kind and its function: handler(pipeline_name, delivery, options, run_id) -> a summary dict.
-DELIVERY_KINDS = {
-    # A mart copied to a PostgreSQL table, replacing its rows in one transaction (idempotent).
-    "postgres": "lakehouse.delivery.postgres:deliver_to_postgres",
-}
+_TOP_LEVEL = ("name", "description", "schedule", "start_date", "catchup", "tags", "params", "ingest", "dbt",
+              "deliver", "maintenance", "generate")  # fmt: skip
 
-
-class InvalidPipeline(ValueError):
-    pass
+__all__ = ["DECLARATION_FILE", "Delivery", "Discovery", "IngestSource", "InvalidPipeline", "Maintenance", "Pipeline",
+           "discover", "discover_pipelines", "get_pipeline", "load_pipeline", "pipeline_folders", "read_yaml"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +79,8 @@ class Pipeline:
     ingest: list[IngestSource]
     maintenance: Maintenance = field(default_factory=Maintenance)
     deliver: list[Delivery] = field(default_factory=list)
+    # 'file.py:command' (a click command in the folder) behind `lakehouse generate <name>`, or None.
+    generate: str | None = None
 
     @property
     def dag_id(self) -> str:
@@ -97,67 +90,69 @@ class Pipeline:
     def raw_tables(self) -> list[str]:
         return [source.table for source in self.ingest]
 
+    @property
+    def declaration(self) -> Path:
+        return self.folder / DECLARATION_FILE
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; a syntax error names the file, line and column."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = " ".join(str(part) for part in (getattr(error, "context", None), getattr(error, "problem", None)) if part)
+        raise InvalidPipeline(f"{where}: YAML syntax error: {problem or error}") from None
+
 
 def _require(mapping: dict, key: str, where: str):
+    if not isinstance(mapping, dict):
+        raise InvalidPipeline(f"{where}: must be a mapping, got {mapping!r}")
     if key not in mapping or mapping[key] in (None, ""):
         raise InvalidPipeline(f"{where}: '{key}' is required")
     return mapping[key]
 
 
-def _parse_ingest(entry: dict, where: str) -> IngestSource:
+def _table_name(value: Any, where: str) -> str:
+    try:
+        split_table_name(str(value))
+    except InvalidIdentifier as error:
+        raise InvalidPipeline(f"{where}: {error}") from None
+    return str(value)
+
+
+def _parse_ingest(entry: dict, folder: Path, where: str) -> IngestSource:
     name = validate_identifier(_require(entry, "name", where), "ingest name")
     where = f"{where} ingest '{name}'"
-    table = _require(entry, "table", where)
-    namespace, _ = split_table_name(table)
-    if namespace != "raw":
+    table = _table_name(_require(entry, "table", where), where)
+    if split_table_name(table)[0] != "raw":
         raise InvalidPipeline(f"{where}: ingest lands in the raw layer; got table {table!r}")
-    kind = _require(entry, "kind", where)
-    if kind not in INGEST_KINDS:
-        raise InvalidPipeline(f"{where}: unknown kind {kind!r}; known kinds: {', '.join(INGEST_KINDS)}")
-    return IngestSource(
+    kind = ingest_kind(_require(entry, "kind", where))
+    source = IngestSource(
         name=name,
         table=table,
-        kind=kind,
+        kind=kind.name,
         options=dict(entry.get("options") or {}),
         partition_by=list(entry.get("partition_by") or ["_batch_date"]),
     )
+    kind.validate(source, folder, where)
+    return source
 
 
-def _expand_table_map(entry: dict, folder: Path, where: str) -> list[dict]:
-    """A `table_map` entry names a map file instead of a table: one ingest entry per table it maps.
-
-    The map (YAML or JSON, path relative to the pipeline folder) has `tables: {name: {table: raw.x,
-    ...}}`; each becomes ingest `name` landing in `table`, with the entry's options plus `map` (the
-    file's absolute path) and `entry` (its name), so one generic task per table loads its files.
-    """
-    options = dict(entry.get("options") or {})
-    map_file = (folder / _require(options, "map", f"{where} table_map options")).resolve()
-    if not map_file.exists():
-        raise InvalidPipeline(f"{where}: table map {map_file} does not exist")
-    tables = (yaml.safe_load(map_file.read_text()) or {}).get("tables") or {}
-    if not isinstance(tables, dict) or not tables:
-        raise InvalidPipeline(f"{map_file}: 'tables' must map each raw table's name to its files")
-    return [
-        {
-            "name": name,
-            "table": _require(spec or {}, "table", f"{map_file} table '{name}'"),
-            "kind": "table_map",
-            "options": {**options, "map": str(map_file), "entry": name},
-            "partition_by": (spec or {}).get("partition_by") or entry.get("partition_by"),
-        }
-        for name, spec in tables.items()
-    ]
-
-
-def _parse_delivery(entry: dict, where: str) -> Delivery:
+def _parse_delivery(entry: dict, folder: Path, where: str) -> Delivery:
     name = validate_identifier(_require(entry, "name", where), "delivery name")
     where = f"{where} deliver '{name}'"
-    table = _require(entry, "table", where)
-    split_table_name(table)
-    kind = _require(entry, "kind", where)
-    if kind not in DELIVERY_KINDS:
-        raise InvalidPipeline(f"{where}: unknown kind {kind!r}; known kinds: {', '.join(DELIVERY_KINDS)}")
-    return Delivery(name=name, table=table, kind=kind, options=dict(entry.get("options") or {}))
+    table = _table_name(_require(entry, "table", where), where)
+    kind = delivery_kind(_require(entry, "kind", where))
+    delivery = Delivery(name=name, table=table, kind=kind.name, options=dict(entry.get("options") or {}))
+    kind.validate(delivery, folder, where)
+    return delivery
+
+
+def _unique(names: list[str], what: str, where: str) -> None:
+    if len(set(names)) != len(names):
+        raise InvalidPipeline(f"{where}: {what} names must be unique, got {names}")
 
 
 def load_pipeline(folder: Path) -> Pipeline:
@@ -165,8 +160,13 @@ def load_pipeline(folder: Path) -> Pipeline:
     path = folder / DECLARATION_FILE
     if not path.exists():
         raise InvalidPipeline(f"{folder} has no {DECLARATION_FILE}")
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path) or {}
     where = str(path)
+    if not isinstance(raw, dict):
+        raise InvalidPipeline(f"{where}: a pipeline declaration is a mapping (name:, ingest:, dbt:, ...)")
+    unknown = sorted(set(raw) - set(_TOP_LEVEL))
+    if unknown:
+        raise InvalidPipeline(f"{where}: unknown key(s) {unknown}; a declaration has {', '.join(_TOP_LEVEL)}")
     name = validate_identifier(_require(raw, "name", where), "pipeline name")
     if name != folder.name:
         raise InvalidPipeline(f"{where}: name {name!r} must match its folder name {folder.name!r}")
@@ -176,15 +176,23 @@ def load_pipeline(folder: Path) -> Pipeline:
         raise InvalidPipeline(f"{where}: no dbt project at {project_dir}")
     entries = []
     for entry in raw.get("ingest") or []:
-        mapped = isinstance(entry, dict) and entry.get("kind") == "table_map" and "table" not in entry
-        entries.extend(_expand_table_map(entry, folder, where) if mapped else [entry])
-    ingest = [_parse_ingest(entry, where) for entry in entries]
-    names = [source.name for source in ingest]
-    if len(set(names)) != len(names):
-        raise InvalidPipeline(f"{where}: ingest names must be unique, got {names}")
-    deliver = [_parse_delivery(entry, where) for entry in raw.get("deliver") or []]
-    if len({d.name for d in deliver}) != len(deliver):
-        raise InvalidPipeline(f"{where}: delivery names must be unique, got {[d.name for d in deliver]}")
+        kind = ingest_kind(_require(entry, "kind", f"{where} ingest entry"))
+        entries.extend(kind.expand(entry, folder, where))
+    ingest = [_parse_ingest(entry, folder, where) for entry in entries]
+    _unique([source.name for source in ingest], "ingest", where)
+    _unique([source.table for source in ingest], "ingest table", where)
+    deliver = [_parse_delivery(entry, folder, where) for entry in raw.get("deliver") or []]
+    _unique([delivery.name for delivery in deliver], "delivery", where)
+    generate = raw.get("generate")
+    if generate:
+        try:
+            check_reference(generate, folder, "generate")
+        except LoadError as error:
+            raise InvalidPipeline(f"{where}: {error}") from None
+    try:
+        maintenance = Maintenance(**(raw.get("maintenance") or {}))
+    except TypeError as error:
+        raise InvalidPipeline(f"{where} maintenance: {error}") from None
     start = raw.get("start_date", "2026-01-01")
     return Pipeline(
         name=name,
@@ -198,8 +206,9 @@ def load_pipeline(folder: Path) -> Pipeline:
         dbt_project_dir=project_dir,
         dbt_vars=dict(dbt.get("vars") or {}),
         ingest=ingest,
-        maintenance=Maintenance(**(raw.get("maintenance") or {})),
+        maintenance=maintenance,
         deliver=deliver,
+        generate=str(generate) if generate else None,
     )
 
 
@@ -209,21 +218,63 @@ def pipeline_folders(settings: Settings | None = None) -> list[Path]:
     return sorted(p.parent for p in settings.pipelines_dir.glob(f"*/{DECLARATION_FILE}"))
 
 
+@dataclass
+class Discovery:
+    """The pipelines that loaded, and why each other folder did not (folder name -> error)."""
+
+    pipelines: list[Pipeline]
+    failures: dict[str, str]
+
+
+def claim_tables(owners: dict[str, str], pipeline: str, tables: list[str], what: str = "writes") -> None:
+    """Record that ``pipeline`` writes ``tables``; a table another pipeline writes already is refused."""
+    for table in tables:
+        owner = owners.get(table)
+        if owner is not None and owner != pipeline:
+            raise InvalidPipeline(f"pipelines {owner!r} and {pipeline!r} both write {table}: a table has one owner; "
+                                  f"rename the model or table in one of them (dbt: an `alias`)")
+    for table in tables:
+        owners[table] = pipeline
+
+
+def discover(settings: Settings | None = None) -> Discovery:
+    """Every pipeline folder loaded on its own: a bad one is reported, the others still load.
+
+    Two pipelines declaring the same raw table: the second (by name) is refused, naming both.
+    """
+    found = Discovery([], {})
+    owners: dict[str, str] = {}
+    for folder in pipeline_folders(settings):
+        try:
+            pipeline = load_pipeline(folder)
+            claim_tables(owners, pipeline.name, pipeline.raw_tables)
+        except Exception as error:  # noqa: BLE001 - reported per folder, never fatal for the others
+            found.failures[folder.name] = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
+            continue
+        found.pipelines.append(pipeline)
+    return found
+
+
 def discover_pipelines(settings: Settings | None = None) -> list[Pipeline]:
-    """Every pipeline, sorted by name; an invalid declaration raises."""
-    pipelines = [load_pipeline(folder) for folder in pipeline_folders(settings)]
-    tables: dict[str, str] = {}
-    for pipeline in pipelines:
-        for table in pipeline.raw_tables:
-            if table in tables:
-                raise InvalidPipeline(f"raw table {table} is written by both {tables[table]} and {pipeline.name}")
-            tables[table] = pipeline.name
-    return pipelines
+    """Every pipeline that loads, sorted by name; each folder that does not is logged and left out."""
+    found = discover(settings)
+    for folder, error in found.failures.items():
+        log.error("pipeline folder %s is left out: %s", folder, error)
+    return found.pipelines
 
 
 def get_pipeline(name: str, settings: Settings | None = None) -> Pipeline:
-    for pipeline in discover_pipelines(settings):
-        if pipeline.name == name:
-            return pipeline
-    known = ", ".join(p.name for p in discover_pipelines(settings)) or "none"
+    """The pipeline of folder ``name``, loaded on its own: another folder's error cannot stop it."""
+    settings = settings or load_settings()
+    folder = settings.pipelines_dir / str(name)
+    if validate_identifier_or_none(name) and (folder / DECLARATION_FILE).exists():
+        return load_pipeline(folder)
+    known = ", ".join(p.name for p in pipeline_folders(settings)) or "none"
     raise InvalidPipeline(f"no pipeline named {name!r}; known pipelines: {known}")
+
+
+def validate_identifier_or_none(name: str) -> str | None:
+    try:
+        return validate_identifier(name)
+    except InvalidIdentifier:
+        return None

@@ -24,6 +24,7 @@ from pyiceberg.expressions import And, EqualTo
 
 from . import compute, writes
 from .catalog import load_table
+from .dbt_artifacts import RESULT_FILES, load_run_artifacts, node, result_files, tested_table  # noqa: F401 - RESULT_FILES, result_files: re-exported
 
 TABLE = "audit.dq_results"
 
@@ -53,88 +54,12 @@ WARNED = ("warn",)
 FAILED = ("fail", "error", "runtime error")
 
 
-# dbt writes run_results.json for run/seed/test/build and sources.json for `source freshness`.
-RESULT_FILES = ("run_results.json", "sources.json")
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a dbt artifact: expected a JSON object")
-    return data
-
-
 def _timestamp(text: str | None) -> dt.datetime | None:
     """dbt writes naive UTC times, with or without a trailing Z."""
     if not text:
         return None
     value = dt.datetime.fromisoformat(text)
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
-
-
-def _relation(node: dict) -> str:
-    """'<schema>.<alias>': the name the node's table has in the lakehouse."""
-    table = node.get("alias") or node.get("identifier") or node.get("name")
-    return f"{node['schema']}.{table}" if node.get("schema") and table else str(node.get("name") or "")
-
-
-def _tested_model(node: dict | None, manifest: dict) -> str | None:
-    """The relation a check is about: a freshness check's own source table; for a test (or unit test),
-    its attached node, else its first model/seed/snapshot/source parent."""
-    if node and node.get("resource_type") == "source":
-        return _relation(node)
-    if not node or node.get("resource_type") not in ("test", "unit_test"):
-        return None
-    known = {**manifest.get("sources", {}), **manifest.get("nodes", {})}
-    candidates = [node.get("attached_node")] + list((node.get("depends_on") or {}).get("nodes") or [])
-    for unique_id in candidates:
-        if unique_id and unique_id.split(".")[0] in ("model", "seed", "snapshot", "source"):
-            return _relation(known[unique_id]) if unique_id in known else unique_id.split(".")[-1]
-    return None
-
-
-def _folders_up(folder: Path, top: Path) -> list[Path]:
-    """folder, its parent, ... up to and including top."""
-    folders = [folder]
-    while folders[-1] != top and folders[-1] != folders[-1].parent:
-        folders.append(folders[-1].parent)
-    return folders
-
-
-def result_files(target_dir: Path) -> list[Path]:
-    """The dbt result artifacts under target_dir: run_results.json of runs, seeds and tests, and
-    sources.json of source freshness checks."""
-    return sorted(path for name in RESULT_FILES for path in Path(target_dir).rglob(name))
-
-
-def _load_artifacts(target_dir: Path) -> tuple[list[tuple[Path, dict]], dict]:
-    """Every result artifact under target_dir, and the manifests beside them merged into one."""
-    if not target_dir.is_dir():
-        raise FileNotFoundError(f"dbt target directory {target_dir} does not exist")
-    paths = result_files(target_dir)
-    if not paths:
-        raise FileNotFoundError(f"no run_results.json under {target_dir}: did dbt run?")
-    artifacts = []
-    manifest: dict = {"nodes": {}, "sources": {}, "unit_tests": {}}
-    for path in paths:
-        artifact = _read_json(path)
-        if not isinstance(artifact.get("results"), list):
-            raise ValueError(f"{path} is not a dbt results file: it has no 'results' list")
-        artifacts.append((path, artifact))
-        # Parse a manifest only when it can tell something new: they are large, and the Cosmos
-        # tasks of one run may each leave a copy. It sits beside run_results.json or in a folder
-        # above it (the DAG keeps one per run at the top of target_dir).
-        manifests = [d / "manifest.json" for d in _folders_up(path.parent, target_dir)]
-        manifest_path = next((m for m in manifests if m.exists()), None)
-        ids = {r.get("unique_id") for r in artifact["results"]}
-        known = manifest["nodes"].keys() | manifest["sources"].keys() | manifest["unit_tests"].keys()
-        if manifest_path is not None and not ids <= known:
-            found = _read_json(manifest_path)
-            for section in ("nodes", "sources", "unit_tests"):
-                manifest[section].update(found.get(section) or {})
-    return artifacts, manifest
 
 
 def _freshness_message(result: dict) -> str | None:
@@ -190,7 +115,7 @@ def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path, *, 
     With sample_failing_rows, each failed or warned data test's first rows are read again from the
     lakehouse (its compiled SQL from run_results.json) into ``failing_rows``.
     """
-    artifacts, manifest = _load_artifacts(Path(target_dir))
+    artifacts, manifest = load_run_artifacts(Path(target_dir))
     published_at = dt.datetime.now(dt.timezone.utc)
     rows: dict[str, dict] = {}
     compiled: dict[str, str | None] = {}
@@ -200,8 +125,8 @@ def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path, *, 
             unique_id = result.get("unique_id")
             if not unique_id:
                 raise ValueError(f"{path}: a result has no unique_id")
-            node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id) or manifest["unit_tests"].get(unique_id)
-            node_type = (node or {}).get("resource_type") or unique_id.split(".")[0]
+            node_ = node(manifest, unique_id)
+            node_type = (node_ or {}).get("resource_type") or unique_id.split(".")[0]
             ends = [_timestamp(t.get("completed_at")) for t in result.get("timing") or []]
             completed_at = max([t for t in ends if t], default=generated_at)
             row = {
@@ -209,13 +134,13 @@ def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path, *, 
                 "pipeline": pipeline_name,
                 "node_id": unique_id,
                 "node_type": node_type,
-                "node_name": _node_name(node, unique_id),
+                "node_name": _node_name(node_, unique_id),
                 "status": str(result.get("status")),
                 # dbt reports failures=0 for models; only tests count failing rows.
                 "failures": result.get("failures") if node_type in ("test", "unit_test") else None,
                 "message": result.get("message") or _freshness_message(result),
                 "execution_time_s": float(result.get("execution_time") or 0.0),
-                "tested_model": _tested_model(node, manifest),
+                "tested_model": tested_table(node_, manifest),
                 "completed_at": completed_at,
                 "published_at": published_at,
                 "failing_rows": None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
+import re
 import secrets
 import socket
 import sys
@@ -149,15 +150,36 @@ def _console_to(log_path: Path):
                 os.close(terminal[fd])
 
 
-def _load_dag(pipeline: Pipeline):
-    # Through the DAG file (not build_dag) so the DAG's fileloc is what an executor's workers load.
+def _load_dag(pipeline: Pipeline, log_file: Path):
+    # Through the DAG file (not build_dag) so the DAG's fileloc is what an executor's workers load. Only
+    # this pipeline's DAG is built (the workers inherit the variable): the others are not parsed at all.
     from airflow.dag_processing.dagbag import DagBag
 
+    from .dag_factory import ONLY_VARIABLE
+
+    os.environ[ONLY_VARIABLE] = pipeline.name
     bag = DagBag(dag_folder=str(DAG_FILE), bundle_path=DAG_FILE.parent, bundle_name="dags-folder")
     if pipeline.dag_id not in bag.dags:
         errors = "\n".join(bag.import_errors.values())
-        raise RuntimeError(f"{DAG_FILE} did not produce DAG {pipeline.dag_id!r}\n{errors}")
+        cause = _first_error(log_file, f"pipeline folder {pipeline.folder}") or errors
+        raise RuntimeError(f"pipeline {pipeline.name!r} could not be loaded as a DAG: {cause}".rstrip())
     return bag.dags[pipeline.dag_id]
+
+
+def _first_error(log_file: Path, marker: str) -> str | None:
+    """The error logged after ``marker`` in the run log: the last line of its traceback."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for index in range(len(lines) - 1, -1, -1):
+        if marker in lines[index]:
+            tail = [line for line in lines[index + 1:index + 80] if line.strip()]
+            for line in tail:
+                if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Invalid\w*)\b:?", line):
+                    return line.strip()
+            return lines[index].split(marker, 1)[-1].strip(" :") or None
+    return None
 
 
 class _Progress(threading.Thread):
@@ -227,7 +249,8 @@ class _Progress(threading.Thread):
 
 
 def _test_counts(pipeline_name: str, run_id: str, run_dir: Path) -> tuple[int, int, int]:
-    from .quality import collect_results, result_files, test_counts
+    from .dbt_artifacts import result_files
+    from .quality import collect_results, test_counts
 
     if not run_dir.is_dir() or not result_files(run_dir):
         return 0, 0, 0
@@ -236,28 +259,26 @@ def _test_counts(pipeline_name: str, run_id: str, run_dir: Path) -> tuple[int, i
 
 
 def _mart_rows(pipeline: Pipeline) -> dict[str, int]:
-    """Rows of every marts table the pipeline's dbt project builds (those that exist)."""
-    from .compute import connect
-    from .maintenance import dbt_built_tables
+    """Rows of every marts table the pipeline's dbt project builds (those that exist), from snapshot summaries."""
+    from .catalog import load_table
+    from .dbt_artifacts import built_tables, load_manifest
 
-    con = connect()
-    existing = {f"marts.{name}" for (name,) in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
-    marts = [name for name in dbt_built_tables(pipeline) if name in existing]
     counts = {}
-    for name in marts:
-        namespace, table = split_table_name(name)
-        counts[name] = con.execute(f"select count(*) from {quote(namespace)}.{quote(table)}").fetchone()[0]
+    for name in built_tables(load_manifest(pipeline.name)):
+        table = load_table(name) if name.startswith("marts.") else None
+        snapshot = table.current_snapshot() if table is not None else None
+        if table is not None:
+            counts[name] = int((snapshot.summary or {}).get("total-records") or 0) if snapshot else 0
     return counts
 
 
 def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_progress, executor, log_file) -> PipelineResult:
-    from .dag_factory import dbt_run_dir
+    from .dbt_artifacts import run_dir as dbt_run_dir
 
     started = time.monotonic()
     result = PipelineResult(pipeline=pipeline.name, state="failed", log_file=str(log_file))
     try:
-        dag = _load_dag(pipeline)
+        dag = _load_dag(pipeline, log_file)
         # Daily data intervals: a run created at the end of day D covers [D, D+1), the day asked for.
         run_at = dt.datetime.combine(logical_date + dt.timedelta(days=1), dt.time(), dt.UTC)
         watcher = None
@@ -289,6 +310,71 @@ def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_pr
     return result
 
 
+class PipelineRunningError(RuntimeError):
+    """Another process (or this one) runs the pipeline on this lakehouse now."""
+
+
+# Lock files this process holds -> what they say. A POSIX lock never conflicts with its own process, and
+# closing any descriptor of the file drops it: a second take in this process is refused from here instead.
+_LOCKED: dict[Path, dict] = {}
+_LOCKED_GUARD = threading.Lock()
+
+
+def _already_running(name: str, holder: dict) -> PipelineRunningError:
+    return PipelineRunningError(
+        f"pipeline {name} is already running on this lakehouse (pid {holder.get('pid', '?')}, "
+        f"since {holder.get('since', '?')}); wait for it or stop it"
+    )
+
+
+@contextmanager
+def pipeline_lock(settings: Settings, names: list[str]):
+    """Hold <home>/locks/<pipeline>.lock, exclusively, for each of ``names`` while the block runs.
+
+    Non-blocking: a pipeline another process (or this one) is running raises PipelineRunningError naming
+    its pid and start time. The lock is a POSIX fcntl lock, so it ends with the process that holds it,
+    even one that crashed, and forked task processes do not inherit it: a file left behind never blocks.
+    """
+    import errno
+    import fcntl
+    import json
+
+    folder = settings.home / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    held: list[tuple[Path, int]] = []
+    try:
+        for name in sorted(set(names)):
+            path = folder / f"{name}.lock"
+            with _LOCKED_GUARD:
+                if path in _LOCKED:
+                    raise _already_running(name, _LOCKED[path])
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as error:
+                    try:
+                        holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+                    except ValueError:  # being written this instant
+                        holder = {}
+                    os.close(fd)
+                    if error.errno not in (errno.EACCES, errno.EAGAIN):
+                        raise
+                    raise _already_running(name, holder) from None
+                since = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+                holder = {"pipeline": name, "pid": os.getpid(), "since": since}
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(holder).encode(), 0)
+                _LOCKED[path] = holder
+                held.append((path, fd))
+        yield
+    finally:
+        with _LOCKED_GUARD:
+            for path, fd in held:
+                os.ftruncate(fd, 0)  # while still locked: the next holder never reads a finished run's pid
+                os.close(fd)
+                del _LOCKED[path]
+
+
 def run_pipelines(
     names: list[str] | None = None,
     logical_date: dt.date | None = None,
@@ -310,7 +396,8 @@ def run_pipelines(
     pipelines = [get_pipeline(name, settings) for name in names] if names else discover_pipelines(settings)
     day = logical_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     log_file = Path(log_file or settings.logs_dir / "runs" / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log")
-    with _console_to(log_file):
+    # Before any Airflow work: a second run of a pipeline at once would break the first's metadata DB.
+    with pipeline_lock(settings, [pipeline.name for pipeline in pipelines]), _console_to(log_file):
         _prepare_airflow(settings, executor)
         get_catalog(settings)  # its tables and namespaces exist before parallel tasks look for them
         with _execution_api() if executor else nullcontext():

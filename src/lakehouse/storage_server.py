@@ -60,6 +60,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .processes import command_line, free_ports, log_tail, pid_alive
 from .settings import Settings, load_settings
 
 HOST = "127.0.0.1"
@@ -180,20 +181,10 @@ def _alive(pid: int, data_dir: Path) -> bool:
     if child is not None and child.poll() is not None:
         _children.pop(pid, None)
         return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            if stat_file.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return False
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
+    if not pid_alive(pid):
         return False
-    except (OSError, IndexError):  # no /proc (macOS)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
+    argv = command_line(pid)
+    if argv is None:  # no /proc (macOS): alive is all we can tell
         return True
     return Path(os.fsdecode(argv[0])).name == "weed" and os.fsencode(f"-dir={data_dir}") in argv
 
@@ -232,26 +223,12 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free ports: all held open at once so the kernel cannot hand one out twice."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _ports(paths: dict[str, Path], fresh: bool) -> dict[str, int]:
     """The ports of the last start when they are all still free (a stable endpoint), else new ones."""
     previous = _read_json(paths["ports"])
     if not fresh and set(previous) == set(PORT_FLAGS) and all(_port_free(int(p)) for p in previous.values()):
         return {name: int(port) for name, port in previous.items()}
-    ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS))))
+    ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
     _write_json(paths["ports"], ports)
     return ports
 
@@ -274,13 +251,6 @@ def _environment(keys: Credentials) -> dict[str, str]:
     env["AWS_ACCESS_KEY_ID"] = keys.access_key_id
     env["AWS_SECRET_ACCESS_KEY"] = keys.secret_access_key
     return env
-
-
-def _log_tail(log: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def _wait_ready(process: subprocess.Popen, endpoint: str, deadline: float) -> bool:
@@ -325,7 +295,7 @@ def start(settings: Settings | None = None) -> ServerStatus:
                                              "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
                 return status(settings)
             _terminate(process.pid, paths["data"])
-            error = _log_tail(paths["log"])
+            error = log_tail(paths["log"])
             if "address already in use" not in error.lower() and "bind" not in error.lower():
                 break
     raise StorageServerError(f"the S3 server did not start (log: {paths['log']}):\n{error}")

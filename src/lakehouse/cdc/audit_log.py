@@ -19,13 +19,17 @@ until it ends. (The audit_event_id alone still identifies each event; it is land
 
 from __future__ import annotations
 
+from ..identifiers import quote, split_table_name
 from . import CrashHook
 from .checkpoint import Event, Landing
+
+# The trigger-filled table read; the postgres_cdc ingest's option `audit_table` names another.
+DEFAULT_AUDIT_TABLE = "public.audit_log_dml"
 
 _PAGE = """
 SELECT audit_xid::text::bigint, audit_event_id, audit_operation::text, audit_timestamp,
        tbl_schema::text, tbl_name::text, raw_data::text
-FROM public.audit_log_dml
+FROM {audit_table}
 WHERE (audit_xid, audit_event_id) > (%(xid)s::text::xid8, %(event_id)s)
   AND audit_xid < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY audit_xid, audit_event_id
@@ -44,22 +48,24 @@ def parse_position(position: str | None) -> tuple[int, int]:
     return int(xid), int(event_id)
 
 
-def read_page(cur, after: str | None, limit: int) -> list[Event]:
+def read_page(cur, after: str | None, limit: int, audit_table: str = DEFAULT_AUDIT_TABLE) -> list[Event]:
     """The next ``limit`` final events after position ``after``, in capture order (one statement, one snapshot)."""
     xid, event_id = parse_position(after)
-    cur.execute(_PAGE, {"xid": xid, "event_id": event_id, "limit": limit})
+    schema, table = split_table_name(audit_table)
+    cur.execute(_PAGE.format(audit_table=f"{quote(schema)}.{quote(table)}"), {"xid": xid, "event_id": event_id, "limit": limit})
     return [
         Event(format_position(row[0], row[1]), row[1], row[2], row[3], row[4], row[5], row[6])
         for row in cur.fetchall()
     ]
 
 
-def capture_audit_log(conn, landing: Landing, *, max_events: int | None, page_size: int, crash: CrashHook) -> None:
+def capture_audit_log(conn, landing: Landing, *, max_events: int | None, page_size: int, crash: CrashHook,
+                      audit_table: str = DEFAULT_AUDIT_TABLE) -> None:
     """Land every final event after the checkpoint, one Iceberg commit per page."""
     with conn.cursor() as cur:
         while max_events is None or landing.events < max_events:
             limit = page_size if max_events is None else min(page_size, max_events - landing.events)
-            events = read_page(cur, landing.position, limit)
+            events = read_page(cur, landing.position, limit, audit_table)
             if not events:
                 return
             landing.commit(events, crash)

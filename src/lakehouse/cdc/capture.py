@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import psycopg2
 
 from ..catalog import get_catalog
-from ..sources.orders_schema import DEFAULT_SLOT, PUBLICATION
+from .source import DEFAULT_PUBLICATION, DEFAULT_SLOT
 from ..sources.postgres_server import connect, source_dsn
 from . import LANDING_TABLE, MODES, CaptureError, CrashHook, crash_hook
-from .audit_log import capture_audit_log
+from .audit_log import DEFAULT_AUDIT_TABLE, capture_audit_log
 from .checkpoint import Landing
 from .logical import capture_logical
 
@@ -53,7 +53,8 @@ def capture(
     crash_at: str | CrashHook | None = None,
     table: str = LANDING_TABLE,
     slot: str = DEFAULT_SLOT,
-    publication: str = PUBLICATION,
+    publication: str = DEFAULT_PUBLICATION,
+    audit_table: str = DEFAULT_AUDIT_TABLE,
 ) -> CaptureResult:
     """Land the source's new change events in ``table``; rerunning after any failure is always safe."""
     if mode not in MODES:
@@ -71,7 +72,8 @@ def capture(
                 raise CaptureError(f"another {mode} capture into {table} is running on this source")
         landing = Landing(table, mode, source_identity(conn), get_catalog())
         if mode == "audit_log":
-            capture_audit_log(conn, landing, max_events=max_events, page_size=page_size, crash=crash)
+            capture_audit_log(conn, landing, max_events=max_events, page_size=page_size, crash=crash,
+                              audit_table=audit_table)
         else:
             capture_logical(conn, landing, max_events=max_events, page_size=page_size, crash=crash,
                             slot=slot, publication=publication)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import datetime as dt
 import collections
-import importlib
 import logging
 import math
 import os
@@ -504,7 +503,7 @@ def _constant(value: Any, kind: pa.DataType, rows: int) -> pa.Array:
     return pa.nulls(rows, kind).fill_null(pa.scalar(value, kind))
 
 
-def _resolve(template: str, day: dt.date) -> str:
+def resolve_source(template: str, day: dt.date) -> str:
     home = load_settings().home
     return str(template).replace("{date}", day.isoformat()).replace("{home}", str(home))
 
@@ -516,14 +515,6 @@ def _exists(uri: str) -> bool:
         return True  # a URL is never generated; fetch says if it is missing
     filesystem_, path = filesystem(uri)
     return filesystem_.get_file_info(path).type == pafs.FileType.File
-
-
-def _load_callable(path: str):
-    module_name, _, function_name = str(path).partition(":")
-    function = getattr(importlib.import_module(module_name), function_name, None) if module_name else None
-    if not callable(function):
-        raise FileFormatError(f"generator {path!r} must name a callable as 'module:function'")
-    return function
 
 
 def _file_name(uri: str) -> str:
@@ -544,17 +535,21 @@ def _progress_logger(name: str):
     return progress
 
 
-def land_delimited_file(pipeline_name: str, source, day: dt.date, options: dict[str, Any], run_id: str | None) -> dict[str, Any]:
-    """The ``delimited_file`` kind (lakehouse.pipeline.INGEST_KINDS); see the module docstring."""
+def land_delimited_file(pipeline_name: str, source, day: dt.date, options: dict[str, Any], run_id: str | None,
+                        folder: Path | None = None) -> dict[str, Any]:
+    """The work of the ``delimited_file`` kind (lakehouse.kinds.delimited_file); see the module docstring.
+
+    ``folder``: the pipeline folder, where a ``file.py:function`` generator is found."""
+    from ..loader import load_callable
     from .download import fetch
 
     started = time.monotonic()
     fmt = FileFormat.from_options(options.get("format") or {})
     if "source" not in options or not str(options["source"]).strip():
         raise FileFormatError(f"{source.name}: option 'source' (URL, path or s3:// URI) is required")
-    uri = _resolve(str(options["source"]).strip(), day)
+    uri = resolve_source(str(options["source"]).strip(), day)
     if options.get("simulate") and not _exists(uri):
-        generator = _load_callable(options.get("generator") or "")
+        generator = load_callable(options.get("generator") or "", folder, "generator")
         truth = generator(uri, rows=int(options.get("simulate_rows", 2000)), day=day, seed=int(options.get("seed", 42)),
                           bad_rate=float(options.get("simulate_bad_rate", 0.0)))
         log.info("simulated the upstream export for %s at %s (%s lines)", day, uri, getattr(truth, "lines", "?"))

@@ -10,10 +10,11 @@ A table map (``pipelines/<name>/table_map.yml``) names, for each raw table, the 
         columns: [customer_id, reading_hour, kwh]  # optional: columns every file must have
 
 The pipeline declares one ingest entry ``{kind: table_map, options: {map: table_map.yml, ...}}``; the
-platform expands it into one task per table (lakehouse.pipeline._expand_table_map), and each task calls
+platform expands it into one task per table (lakehouse.kinds.table_map.TableMapIngest.expand), and each task calls
 ``land_mapped_files`` for its own entry:
 
-1. With ``simulate`` on, the entry's ``generator`` (``module:function``) first writes the day's files of
+1. With ``simulate`` on, the entry's ``generator`` (``file.py:function`` in the pipeline folder, or
+   ``module:function``) first writes the day's files of
    this source under the root: ``generator(entry, day, root, **other options)`` (demo data, so a run on
    an empty home has files to load).
 2. It lists the files matching the pattern (local disk or S3, through lakehouse.objectstore) and compares
@@ -61,7 +62,8 @@ from pyarrow import fs
 from pyiceberg.expressions import In
 
 from ..catalog import load_table
-from ..ingest import IngestError, _load_callable, add_lineage_columns
+from ..ingest import IngestError, add_lineage_columns
+from ..loader import load_callable
 from ..objectstore import filesystem, join
 from ..settings import load_settings
 from ..writes import write
@@ -264,21 +266,21 @@ def _with_lineage(listed: Listed, data: pa.Table, sha256: str, day: dt.date, now
     return data.append_column("_source_sha256", pa.array([sha256] * rows, pa.string()))
 
 
-def simulate(entry_name: str, day: dt.date, root: str, options: dict[str, Any]) -> None:
+def simulate(entry_name: str, day: dt.date, root: str, options: dict[str, Any], folder: Path | None = None) -> None:
     if not options.get("generator"):
         raise IngestError(f"table map entry '{entry_name}': simulate is on but no `generator` option names the function")
-    generator = _load_callable(options["generator"])
+    generator = load_callable(options["generator"], folder, "generator")
     generator(entry_name, day, root, **{k: v for k, v in options.items() if k not in OWN_OPTIONS})
 
 
 def land_mapped_files(pipeline_name: str, source, day: dt.date, options: dict[str, Any],
-                      run_id: str | None) -> dict[str, Any]:
+                      run_id: str | None, folder: Path | None = None) -> dict[str, Any]:
     """Load the files of one table map entry not loaded yet (or changed since) into its raw table, in one commit."""
     content, entry = map_entry(options)
     entry_name = options["entry"]
     root = resolve_root(pipeline_name, options, content)
     if options.get("simulate") is True:
-        simulate(entry_name, day, root, options)
+        simulate(entry_name, day, root, options, folder)
     listed = list_files(root, str(entry["files"]))
     recorded = loaded_files(source.table)
     todo = [f for f in listed if not _same(f, recorded.get(f.uri))]

@@ -32,8 +32,8 @@ from airflow.providers.openlineage.extractors.base import BaseExtractor
 from openlineage.client.event_v2 import InputDataset, OutputDataset
 from openlineage.client.facet_v2 import column_lineage_dataset, data_quality_assertions_dataset, schema_dataset
 
-from ..identifiers import InvalidIdentifier, split_table_name
-from ..settings import load_settings
+from ..dbt_artifacts import load_manifest, node_table
+from ..dbt_artifacts import node as find_node
 from . import facets as F
 from . import naming
 
@@ -45,37 +45,6 @@ COSMOS_LOCAL_OPERATORS = (
     "DbtSourceLocalOperator", "DbtBuildLocalOperator",
 )
 _WRITES = ("DbtRunLocalOperator", "DbtSnapshotLocalOperator", "DbtBuildLocalOperator")
-_manifests: dict[str, tuple[int, dict]] = {}
-
-
-def load_manifest(pipeline_name: str) -> dict:
-    """The pipeline's parsed manifest (as the DAG factory left it), cached by modification time."""
-    path = load_settings().manifest_dir(pipeline_name) / "manifest.json"
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError:
-        return {}
-    cached = _manifests.get(str(path))
-    if cached and cached[0] == mtime:
-        return cached[1]
-    manifest = json.loads(path.read_text())
-    _manifests[str(path)] = (mtime, manifest)
-    return manifest
-
-
-def _node(manifest: dict, unique_id: str) -> dict | None:
-    return (manifest.get("nodes") or {}).get(unique_id) or (manifest.get("sources") or {}).get(unique_id)
-
-
-def relation(node: dict) -> str | None:
-    """The lakehouse table of a model, seed, snapshot or source: '<schema>.<alias>', None when it is none."""
-    name = node.get("alias") or node.get("identifier") or node.get("name")
-    try:
-        return ".".join(split_table_name(f"{node.get('schema')}.{name}"))
-    except InvalidIdentifier:
-        return None
-
-
 def is_ephemeral(node: dict) -> bool:
     return node.get("resource_type") == "model" and (node.get("config") or {}).get("materialized") == "ephemeral"
 
@@ -86,13 +55,13 @@ def stored_tables(manifest: dict, unique_id: str, _seen: set | None = None) -> l
     if unique_id in seen:
         return []
     seen.add(unique_id)
-    node = _node(manifest, unique_id)
+    node = find_node(manifest, unique_id)
     if node is None:
         return []
     if is_ephemeral(node):
         return [t for parent in (node.get("depends_on") or {}).get("nodes") or [] for t in stored_tables(manifest, parent, seen)]
     if node.get("resource_type") in ("model", "seed", "snapshot", "source"):
-        table = relation(node)
+        table = node_table(node)
         return [table] if table else []
     return []
 
@@ -108,20 +77,20 @@ def _parents(manifest: dict, node: dict) -> list[str]:
 
 def static_datasets(task_type: str, manifest: dict, unique_id: str | None, project_dir: str | None) -> tuple[list[str], list[str], list]:
     """(input tables, output tables, other input datasets) of a Cosmos task from the manifest alone."""
-    node = _node(manifest, unique_id) if unique_id else None
+    node = find_node(manifest, unique_id) if unique_id else None
     if node is None:
         return [], [], []
     kind = node.get("resource_type")
     if task_type in _WRITES and kind in ("model", "snapshot", "seed"):
         if is_ephemeral(node):
             return [], [], []
-        return _parents(manifest, node), [t for t in [relation(node)] if t], []
+        return _parents(manifest, node), [t for t in [node_table(node)] if t], []
     if task_type == "DbtSeedLocalOperator" and kind == "seed":
         extra = []
         if project_dir and node.get("original_file_path"):
             namespace, name = naming.file_identity(Path(project_dir) / node["original_file_path"])
             extra.append(InputDataset(namespace=namespace, name=name))
-        return [], [t for t in [relation(node)] if t], extra
+        return [], [t for t in [node_table(node)] if t], extra
     if task_type == "DbtSourceLocalOperator":
         return stored_tables(manifest, unique_id), [], []
     if task_type == "DbtTestLocalOperator":
@@ -199,7 +168,7 @@ def cosmos_task_lineage(operator: Any, task_instance: Any = None, *, full: bool)
     unique_id = getattr(operator, NODE_ATTRIBUTE, None)
     input_tables, output_tables, extra_inputs = static_datasets(
         task_type, manifest, unique_id, str(getattr(operator, "project_dir", "") or "") or None)
-    ephemeral = {t for n in (manifest.get("nodes") or {}).values() if is_ephemeral(n) for t in [relation(n)] if t}
+    ephemeral = {t for n in (manifest.get("nodes") or {}).values() if is_ephemeral(n) for t in [node_table(n)] if t}
 
     cosmos = None
     if full:

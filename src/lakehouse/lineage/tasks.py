@@ -34,9 +34,6 @@ from . import naming
 
 log = logging.getLogger(__name__)
 
-# The PostgreSQL tables a postgres_cdc capture reads (src/lakehouse/sources/orders_schema.sql): the trigger-filled
-# audit table in audit_log mode, the published table in logical mode.
-CDC_SOURCE_TABLES = {"audit_log": ("public", "audit_log_dml"), "logical": ("public", "orders")}
 QUALITY_TABLE = "audit.dq_results"
 
 
@@ -46,81 +43,7 @@ def task_lineage(kind: str, op_kwargs: dict[str, Any], result: Any, phase: str) 
     return handler(op_kwargs, result if phase == "complete" else None, full=phase != "start")
 
 
-# --- ingest --------------------------------------------------------------------------------------
-
-
-def _source(pipeline_name: str, source_name: str):
-    from ..pipeline import get_pipeline
-
-    return next(s for s in get_pipeline(pipeline_name).ingest if s.name == source_name)
-
-
-def _dsn_for(conn_id: str) -> tuple[str | None, bool]:
-    """The server a task with ``conn_id`` uses, as the task resolves it, without starting anything:
-    (DSN, embedded?). The DSN is only read for host, port and database (never emitted or logged)."""
-    import os
-
-    from ..cdc.ingest import _airflow_connection_dsn
-    from ..sources import postgres_server
-
-    dsn = _airflow_connection_dsn(conn_id) or os.environ.get(postgres_server.DSN_VARIABLE, "").strip()
-    return (dsn, False) if dsn else (None, True)
-
-
-def _file_columns(options: dict[str, Any]) -> list[str]:
-    return [str(c["name"]) for c in ((options.get("format") or {}).get("columns") or []) if isinstance(c, dict) and "name" in c]
-
-
-def _mapped_folder(pipeline_name: str, options: dict[str, Any], result: dict | None) -> str | None:
-    """The folder a table_map entry loads its files from: <root>/<the pattern's directory>."""
-    import posixpath
-
-    try:
-        from ..files.table_map import map_entry, resolve_root
-
-        content, entry = map_entry(options)
-        root = str((result or {}).get("root") or resolve_root(pipeline_name, options, content))
-        folder = posixpath.dirname(str(entry.get("files") or ""))
-    except Exception:  # noqa: BLE001 - a map that cannot be read: the task reports that itself
-        log.debug("no folder for the table map entry %s", options.get("entry"), exc_info=True)
-        return None
-    return root.rstrip("/") + (f"/{folder}" if folder else "")
-
-
-def _source_inputs(pipeline_name: str, source, options: dict[str, Any], day: dt.date, result: dict | None) -> list[InputDataset]:
-    if source.kind == "generator":
-        namespace, name = naming.generator_identity(options.get("callable") or source.name)
-        return [InputDataset(namespace=namespace, name=name)]
-    if source.kind == "postgres_cdc":
-        mode = str(options.get("mode") or "audit_log")
-        schema, table = CDC_SOURCE_TABLES.get(mode, CDC_SOURCE_TABLES["audit_log"])
-        dsn, embedded = _dsn_for(str(options.get("conn_id") or "lakehouse_source"))
-        namespace, name = naming.postgres_identity(dsn, schema, table, embedded=embedded)
-        return [InputDataset(namespace=namespace, name=name)]
-    if source.kind == "table_map":
-        folder = _mapped_folder(pipeline_name, options, result)
-        if folder is None:
-            return []
-        namespace, name = naming.file_identity(folder)
-        return [InputDataset(namespace=namespace, name=name)]
-    locations: list[str] = []
-    if result and result.get("file"):
-        locations.append(str(result["file"]))
-    elif result and result.get("files"):
-        locations.extend(str(f) for f in result["files"])
-    elif options.get("source"):
-        from ..files.delimited import _resolve
-
-        locations.append(_resolve(str(options["source"]).strip(), day))
-    inputs = []
-    for location in locations:
-        namespace, name = naming.file_identity(location)
-        columns = _file_columns(options)
-        facets = {"schema": schema_dataset.SchemaDatasetFacet(fields=[
-            schema_dataset.SchemaDatasetFacetFields(name=c, type=str(col.get("type", "")) or None)
-            for c, col in zip(columns, (options.get("format") or {}).get("columns") or [])])} if columns else {}
-        inputs.append(InputDataset(namespace=namespace, name=name, facets=facets))
-    return inputs
+# --- ingest and deliver: each kind's class reports what it reads and writes (lakehouse.kinds) ------
 
 
 def _as_int(value: Any) -> int | None:
@@ -131,13 +54,15 @@ def _as_int(value: Any) -> int | None:
 
 
 def ingest(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLineage:
-    from ..ingest import _as_date, _coerce
+    from ..ingest import as_date, build_ingest, find_source
+    from ..pipeline import get_pipeline
 
-    source = _source(op_kwargs["pipeline_name"], op_kwargs["source_name"])
-    options = {key: _coerce(value) for key, value in dict(op_kwargs.get("options") or {}).items()}
-    day = _as_date(op_kwargs.get("batch_date") or dt.date.today())
+    pipeline = get_pipeline(op_kwargs["pipeline_name"])
+    source = find_source(pipeline, op_kwargs["source_name"])
+    kind = build_ingest(pipeline, source, dict(op_kwargs.get("options") or {}))
+    day = as_date(op_kwargs.get("batch_date") or dt.date.today())
     result = result if isinstance(result, dict) else None
-    inputs = _source_inputs(op_kwargs["pipeline_name"], source, options, day, result)
+    inputs = kind.lineage_inputs(day, result)
     rows = _as_int(result.get("rows", result.get("events"))) if result else None
     target = F.table_output(source.table, with_schema=full, rows=rows)
     file_inputs = [d for d in inputs if "schema" in (d.facets or {})]  # a file of a declared format
@@ -148,7 +73,8 @@ def ingest(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLineag
         if landed:
             target.facets["columnLineage"] = F.identity_column_lineage(
                 (file_inputs[0].namespace, file_inputs[0].name), landed, subtype="TRANSFORMATION")
-    outputs = [target]
+    outputs = [target, *kind.lineage_outputs(day, result, full)]
+    # What a kind's summary says it also wrote: a quarantine table, a raw-zone copy.
     if result and result.get("quarantine"):
         outputs.append(F.table_output(str(result["quarantine"]), with_schema=full, rows=_as_int(result.get("rejected"))))
     if result and result.get("raw_zone"):
@@ -157,38 +83,15 @@ def ingest(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLineag
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
-# --- deliver -------------------------------------------------------------------------------------
-
-
 def deliver(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLineage:
-    from ..delivery.postgres import DEFAULT_CONN_ID, postgres_type, target_table
+    from ..delivery import build_delivery, find_delivery
     from ..pipeline import get_pipeline
 
     pipeline = get_pipeline(op_kwargs["pipeline_name"])
-    delivery = next(d for d in pipeline.deliver if d.name == op_kwargs["delivery_name"])
-    options = dict(op_kwargs.get("options") or {})
+    delivery = find_delivery(pipeline, op_kwargs["delivery_name"])
+    kind = build_delivery(pipeline, delivery, dict(op_kwargs.get("options") or {}))
     source = F.table_input(delivery.table, with_schema=full)
-    schema, table = target_table(delivery, options)
-    dsn, embedded = _dsn_for(str(options.get("conn_id") or DEFAULT_CONN_ID))
-    namespace, name = naming.postgres_identity(dsn, schema, table, embedded=embedded)
-    target = OutputDataset(namespace=namespace, name=name, facets={}, outputFacets={})
-    if full and "schema" in F.table_facets(delivery.table):
-        from ..catalog import load_table
-
-        arrow = load_table(delivery.table).schema().as_arrow()
-        fields = []
-        for field in arrow:
-            try:
-                kind = postgres_type(field.type)
-            except Exception:  # noqa: BLE001 - a type the delivery itself would refuse
-                kind = None
-            fields.append(schema_dataset.SchemaDatasetFacetFields(name=field.name, type=kind))
-        target.facets["schema"] = schema_dataset.SchemaDatasetFacet(fields=fields)
-        target.facets["columnLineage"] = F.identity_column_lineage((source.namespace, source.name), arrow.names)
-    if isinstance(result, dict) and _as_int(result.get("rows")) is not None:
-        target.outputFacets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-            rowCount=int(result["rows"]))
-    return OperatorLineage(inputs=[source], outputs=[target])
+    return OperatorLineage(inputs=[source], outputs=[kind.lineage_output(result if isinstance(result, dict) else None, full)])
 
 
 # --- publish_data_quality ------------------------------------------------------------------------
@@ -196,9 +99,10 @@ def deliver(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLinea
 
 def _assertions(pipeline_name: str, run_id: str) -> dict[str, list]:
     """The run's dbt checks by the table they test: {table: [Assertion]} (empty when no dbt task ran)."""
-    from ..dag_factory import dbt_run_dir
+    from ..dbt_artifacts import run_dir as dbt_run_dir
     from ..identifiers import InvalidIdentifier, split_table_name
-    from ..quality import FAILED, PASSED, WARNED, collect_results, result_files
+    from ..dbt_artifacts import result_files
+    from ..quality import FAILED, PASSED, WARNED, collect_results
 
     run_dir = dbt_run_dir(pipeline_name, run_id)
     if not run_dir.is_dir() or not result_files(run_dir):
@@ -236,7 +140,7 @@ def publish(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLinea
 def maintain(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLineage:
     """Every maintained table is both input and output; its output's column lineage names only itself, which
     is how lineage consumers (and lakehouse.lineage.graph) tell an in-place rewrite from a data flow."""
-    from ..maintenance import pipeline_tables
+    from ..dbt_artifacts import pipeline_tables
     from ..pipeline import get_pipeline
 
     reports = {getattr(r, "table", None): r for r in result} if isinstance(result, list) else {}

@@ -11,6 +11,7 @@ printed; a user's DSN may hold one, so every DSN shown goes through ``mask_dsn``
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import pwd
@@ -18,7 +19,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -28,6 +28,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2.extensions import make_dsn, parse_dsn
 
+from ..processes import free_ports, log_tail, pid_alive
 from ..settings import Settings, load_settings
 
 DSN_VARIABLE = "LAKEHOUSE_SOURCE_DSN"
@@ -111,6 +112,38 @@ def source_dsn(settings: Settings | None = None) -> str:
     return make_dsn(host=HOST, port=port, user=SUPERUSER, dbname=DATABASE, passfile=str(paths["pgpass"]))
 
 
+def _airflow_connection_dsn(conn_id: str) -> str | None:
+    """The connection's URI when Airflow knows ``conn_id`` (environment or metadata DB), else None."""
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # running outside Airflow
+        return None
+    try:
+        connection = BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - "not defined" has several exception types across Airflow versions
+        return None
+    return connection.get_uri().replace("postgres://", "postgresql://", 1)
+
+
+def resolve_dsn(conn_id: str, *, start_embedded: bool = True) -> tuple[str | None, bool]:
+    """(DSN, embedded?) of the server a task with ``conn_id`` uses: the Airflow connection when defined, else
+    LAKEHOUSE_SOURCE_DSN, else the embedded server, started when needed (``start_embedded=False``: (None, True)
+    instead, for lineage, which must never start a server). Parallel tasks start the embedded one once."""
+    dsn = _airflow_connection_dsn(conn_id) or os.environ.get(DSN_VARIABLE, "").strip()
+    if dsn:
+        return dsn, False
+    if not start_embedded:
+        return None, True
+    settings = load_settings()
+    lock_path = settings.home / "postgres.start.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not status(settings).running:
+            start(settings)
+    return source_dsn(settings), True
+
+
 def connect(dsn: str, **kwargs):
     """psycopg2.connect, with a message that names the server but never its password."""
     try:
@@ -163,31 +196,7 @@ def _postmaster(data: Path) -> tuple[int, int] | None:
     except (OSError, ValueError, IndexError):
         return None
     # Not alive: a stale file left by a crash, which pg_ctl start replaces.
-    return (pid, port) if _alive(pid) else None
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs. A zombie does not: a daemonised postmaster is re-parented to PID 1, which
-    in a container may never reap it, and kill(pid, 0) would report it alive forever."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat_file:
-            return stat_file.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except (OSError, IndexError):  # no /proc (macOS)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass  # alive, owned by the server account
-        return True
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    return (pid, port) if pid_alive(pid) else None
 
 
 def _initdb(paths: dict[str, Path], account: str | None) -> None:
@@ -232,24 +241,17 @@ def start(settings: Settings | None = None) -> ServerStatus:
         _initdb(paths, account)
     error = ""
     for _ in range(START_ATTEMPTS):
-        port = _free_port()  # another process may take it before postgres binds: then try another
+        port = free_ports(1, HOST)[0]  # another process may take it before postgres binds: then try another
         options = " ".join(f"-c {name}={value}" for name, value in {**SERVER_SETTINGS, "port": port}.items())
         result = _run([_bin("pg_ctl"), "-D", paths["data"], "-l", paths["log"], "-w", "-t", "60",
                        "-o", options, "start"], account)
         if result.returncode == 0 and _postmaster(paths["data"]):
             paths["port"].write_text(str(port))
             return status(settings)
-        error = _log_tail(paths["log"]) or result.stderr.strip()
+        error = log_tail(paths["log"], 15) or result.stderr.strip()
         if "could not bind" not in error and "Address already in use" not in error:
             break
     raise SourceError(f"PostgreSQL did not start (log: {paths['log']}):\n{error}")
-
-
-def _log_tail(log: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def stop(settings: Settings | None = None) -> bool:
@@ -263,7 +265,7 @@ def stop(settings: Settings | None = None) -> bool:
     pid = running[0]
     _run([_bin("pg_ctl"), "-D", paths["data"], "-m", "fast", "-w", "-t", "60", "stop"], _server_account())
     for _ in range(100):
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.1)
     # Fast shutdown did not finish in 70 s: end the postmaster we started (its children follow it).

@@ -1,1 +1,18 @@
-"""Helpers for tests and benchmarks (small local servers); not used by the platform itself."""
+"""Helpers for tests and benchmarks that call a pipeline's tasks without Airflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+
+def rendered_options(pipeline, options: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """An entry's options as Airflow would render them for a run with the pipeline's default params.
+
+    Only ``{{ params.<name> }}`` templates are filled in (what pipeline.yml files use); ``overrides`` win."""
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    params = dict(pipeline.params)
+    rendered = {key: environment.from_string(value).render(params=params) if isinstance(value, str) and "{{" in value
+                else value for key, value in options.items()}  # fmt: skip
+    return {**rendered, **overrides}

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
+
+import click
 
 from faker import Faker
 from psycopg2.extras import execute_values
 
-from ..sources.orders_schema import apply_schema
-from ..sources.postgres_server import connect
+from lakehouse.cdc.source import apply_schema
+from lakehouse.sources.postgres_server import connect
 
+# The source's tables, audit trigger and publication (applied before every capture and generator run).
+SCHEMA_FILE = Path(__file__).with_name("source_schema.sql")
 NEW_COLUMN = "discount_amount"
 CURRENCIES = ("USD", "EUR", "GBP", "CHF")
 CURRENCY_WEIGHTS = (0.55, 0.25, 0.12, 0.08)
@@ -231,7 +237,7 @@ def generate_orders(
         raise ValueError("batches, orders_per_batch and bad_events_per_batch must not be negative")
     if add_column_at_batch is not None and not 1 <= add_column_at_batch <= max(batches, 1):
         raise ValueError(f"add_column_at_batch must be between 1 and {batches}")
-    apply_schema(dsn)
+    apply_schema(dsn, SCHEMA_FILE)
     conn = connect(dsn, options="-c timezone=UTC")
     try:
         generator = _Generator(conn, seed, start_date)
@@ -240,3 +246,34 @@ def generate_orders(
         return generator.result
     finally:
         conn.close()
+
+
+def simulate_day(dsn: str, day: dt.date, rows: int, seed: int) -> GenerateResult:
+    """The postgres_cdc ingest's demo traffic (option ``generator``): one day of ``rows`` new orders,
+    a new seed per day so each simulated day has its own traffic. Only ever run on the embedded server."""
+    return generate_orders(dsn, batches=1, orders_per_batch=rows, seed=seed + day.toordinal(), start_date=day)
+
+
+@click.command("orders_cdc")
+@click.option("--batches", type=click.IntRange(min=0), default=5, show_default=True, help="Simulated days.")
+@click.option("--orders", "orders_per_batch", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="New orders per batch.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--add-column-at-batch", type=click.IntRange(min=1), help="ALTER TABLE orders ADD COLUMN at this batch.")
+@click.option("--bad-events", "bad_events_per_batch", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Malformed audit rows per batch, for staging's quarantine.")
+def command(batches: int, orders_per_batch: int, seed: int, add_column_at_batch: int | None,
+            bad_events_per_batch: int) -> None:
+    """Orders created, updated, deleted and re-created through SQL on the CDC source."""
+    from lakehouse.cli import emit
+    from lakehouse.sources.postgres_server import source_dsn
+
+    started = time.monotonic()
+    result = generate_orders(source_dsn(), batches=batches, orders_per_batch=orders_per_batch, seed=seed,
+                             add_column_at_batch=add_column_at_batch, bad_events_per_batch=bad_events_per_batch)
+    names = ["batches", "inserts", "updates", "deletes", "recreated", "churned", "bad_events", "audit_events",
+             "transactions"]
+    rows = [[name, getattr(result, name)] for name in names] + [["seconds", f"{time.monotonic() - started:.1f}"]]
+    if result.added_column:
+        rows.append(["added column", result.added_column])
+    emit(["generated", "count"], rows, title="orders")

@@ -28,7 +28,7 @@ from typing import Callable
 import pyarrow as pa
 
 INSTRUMENT_SEED_FILE = (
-    Path(__file__).resolve().parents[3] / "pipelines/liquidity/dbt/seeds/instrument_reference.csv"
+    Path(__file__).resolve().parent / "dbt/seeds/instrument_reference.csv"
 )
 MARKET_COLUMNS = (
     "instrument_id", "as_of_date", "bid_price", "ask_price", "avg_daily_volume", "haircut_class",

@@ -1,9 +1,9 @@
 """The ``postgres`` delivery kind: a lakehouse table copied to a PostgreSQL table for BI, idempotently.
 
 Options: ``target_table`` (``schema.table`` in PostgreSQL; default ``analytics.<table>``) and ``conn_id``
-(an Airflow connection). The server is resolved as for CDC (lakehouse.cdc.ingest.resolve_source): the
-Airflow connection when defined, else ``LAKEHOUSE_SOURCE_DSN``, else the embedded PostgreSQL of the
-lakehouse, started when it is not running.
+(an Airflow connection). The server is resolved as for CDC (lakehouse.sources.postgres_server.resolve_dsn):
+the Airflow connection when defined, else ``LAKEHOUSE_SOURCE_DSN``, else the embedded PostgreSQL of the
+lakehouse, started when it is not running. The rows are read with a PyIceberg scan: no SQL engine.
 
 One transaction per delivery: create the schema and the table when missing (column types mapped from
 the Arrow schema), recreate the table when the lakehouse table's columns changed, delete every row and
@@ -15,20 +15,18 @@ masked.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import logging
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 
-from ..identifiers import quote, split_table_name, validate_identifier
-from ..settings import load_settings
+from ..identifiers import split_table_name, validate_identifier
 from ..sources import postgres_server
+from .base import DeliveryKind, InvalidOptions, Option, is_template
 
 log = logging.getLogger(__name__)
 DEFAULT_CONN_ID = "lakehouse_source"
@@ -71,29 +69,11 @@ def postgres_type(kind: pa.DataType) -> str:
     raise DeliveryError(f"no PostgreSQL column type for Arrow type {kind}")
 
 
-def target_table(delivery, options: dict[str, Any]) -> tuple[str, str]:
-    target = str(options.get("target_table") or f"{DEFAULT_SCHEMA}.{split_table_name(delivery.table)[1]}")
-    parts = target.split(".")
+def _split_target(target: str) -> tuple[str, str]:
+    parts = str(target).split(".")
     if len(parts) != 2:
         raise DeliveryError(f"target_table {target!r} must be 'schema.table'")
     return validate_identifier(parts[0], "target schema"), validate_identifier(parts[1], "target table")
-
-
-@contextmanager
-def _server_lock() -> Iterator[None]:
-    """Deliveries running in parallel processes must not start the embedded server twice."""
-    path = load_settings().home / "postgres.start.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
-def resolve_dsn(conn_id: str) -> tuple[str, bool]:
-    from ..cdc.ingest import resolve_source
-
-    with _server_lock():
-        return resolve_source(conn_id)
 
 
 def _csv(batch: pa.RecordBatch) -> io.BytesIO:
@@ -148,25 +128,69 @@ def copy_to_postgres(reader: pa.RecordBatchReader, dsn: str, schema: str, table:
     return rows
 
 
-def deliver_to_postgres(pipeline_name: str, delivery, options: dict[str, Any], run_id: str | None) -> dict[str, Any]:
-    """The ``postgres`` delivery kind (lakehouse.pipeline.DELIVERY_KINDS); see the module docstring."""
-    from ..catalog import load_table
-    from ..compute import connect
+class PostgresDelivery(DeliveryKind):
+    name = "postgres"
+    OPTIONS = {
+        "target_table": Option(str, help="'schema.table' in PostgreSQL; default analytics.<table>"),
+        "conn_id": Option(str, default=DEFAULT_CONN_ID, help="the Airflow connection of the server"),
+    }
 
-    started = time.monotonic()
-    namespace, name = split_table_name(delivery.table)
-    schema, table = target_table(delivery, options)
-    if load_table(delivery.table) is None:
-        raise DeliveryError(f"{delivery.table} does not exist in the lakehouse (has dbt built it?)")
-    dsn, embedded = resolve_dsn(str(options.get("conn_id") or DEFAULT_CONN_ID))
-    con = connect()
-    try:
-        reader = con.sql(f"select * from {quote(namespace)}.{quote(name)}").to_arrow_reader(BATCH_ROWS)
-        rows = copy_to_postgres(reader, dsn, schema, table)
-    finally:
-        con.close()
-    seconds = round(time.monotonic() - started, 2)
-    log.info("delivered %s to %s.%s on %s: %s rows in %.2f s", delivery.table, schema, table,
-             postgres_server.mask_dsn(dsn), f"{rows:,}", seconds)
-    return {"table": delivery.table, "target": f"{schema}.{table}", "rows": rows, "embedded_server": embedded,
-            "seconds": seconds}
+    @classmethod
+    def check(cls, options: dict[str, Any], where: str, rendered: bool) -> None:
+        if options.get("target_table") and not is_template(options["target_table"]):
+            try:
+                _split_target(options["target_table"])
+            except (DeliveryError, ValueError) as error:
+                raise InvalidOptions(f"{where} option 'target_table': {error}") from None
+
+    @property
+    def target(self) -> tuple[str, str]:
+        return _split_target(self.options.get("target_table") or f"{DEFAULT_SCHEMA}.{split_table_name(self.delivery.table)[1]}")
+
+    def deliver(self, run_id: str | None) -> dict[str, Any]:
+        from ..catalog import load_table
+
+        started = time.monotonic()
+        schema, table = self.target
+        source = load_table(self.delivery.table)
+        if source is None:
+            raise DeliveryError(f"{self.delivery.table} does not exist in the lakehouse (has dbt built it?)")
+        dsn, embedded = postgres_server.resolve_dsn(self.options["conn_id"])
+        rows = copy_to_postgres(source.scan().to_arrow_batch_reader(), dsn, schema, table)
+        seconds = round(time.monotonic() - started, 2)
+        log.info("delivered %s to %s.%s on %s: %s rows in %.2f s", self.delivery.table, schema, table,
+                 postgres_server.mask_dsn(dsn), f"{rows:,}", seconds)
+        return {"table": self.delivery.table, "target": f"{schema}.{table}", "rows": rows, "embedded_server": embedded,
+                "seconds": seconds}
+
+    def lineage_output(self, result: dict[str, Any] | None, full: bool):
+        """The PostgreSQL table, with the column types it gets and column lineage from the lakehouse table."""
+        from openlineage.client.event_v2 import OutputDataset
+        from openlineage.client.facet_v2 import output_statistics_output_dataset, schema_dataset
+
+        from ..catalog import load_table
+        from ..lineage import facets as F
+        from ..lineage import naming
+
+        schema, table = self.target
+        dsn, embedded = postgres_server.resolve_dsn(self.options["conn_id"], start_embedded=False)
+        namespace, name = naming.postgres_identity(dsn, schema, table, embedded=embedded)
+        target = OutputDataset(namespace=namespace, name=name, facets={}, outputFacets={})
+        source = load_table(self.delivery.table) if full else None
+        if source is not None:
+            arrow = source.schema().as_arrow()
+            fields = []
+            for field in arrow:
+                try:
+                    kind = postgres_type(field.type)
+                except DeliveryError:  # a type the delivery itself refuses
+                    kind = None
+                fields.append(schema_dataset.SchemaDatasetFacetFields(name=field.name, type=kind))
+            target.facets["schema"] = schema_dataset.SchemaDatasetFacet(fields=fields)
+            target.facets["columnLineage"] = F.identity_column_lineage(naming.table_identity(self.delivery.table),
+                                                                       arrow.names)
+        rows = (result or {}).get("rows") if isinstance(result, dict) else None
+        if isinstance(rows, int):
+            target.outputFacets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+                rowCount=rows)
+        return target

@@ -34,7 +34,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from ..objectstore import filesystem
+import click
+
+from lakehouse.objectstore import filesystem
 
 COLUMNS = ("id", "user", "created_at", "text", "lang", "retweet_count", "like_count")
 HEADER = "\t".join(COLUMNS)
@@ -320,3 +322,25 @@ def write_tweets(out: str, *, rows: int = 2000, day: dt.date | str = dt.date(202
         flush(stream)
     result.sha256 = digest.hexdigest()
     return result
+
+
+@click.command("tweets")
+@click.option("--rows", type=click.IntRange(min=0), default=100_000, show_default=True, help="Data lines after the header.")
+@click.option("--bad-rate", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Share of broken lines (field count, timestamp, encoding, counts, id).")
+@click.option("--out", required=True, help="Local path, file:// or s3:// URI of the TSV to write.")
+@click.option("--day", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-11-20", show_default=True,
+              help="UTC day of the tweets (a few are from the day before).")
+@click.option("--seed", type=int, default=42, show_default=True)
+def command(rows: int, bad_rate: float, out: str, day: dt.datetime, seed: int) -> None:
+    """A tweets export (TSV, the tweets pipeline's format), written as a stream."""
+    import time
+
+    from lakehouse.cli import emit
+
+    started = time.monotonic()
+    result = write_tweets(out, rows=rows, day=day.date(), seed=seed, bad_rate=bad_rate)
+    emit(["generated", "value"], [["file", result.uri], ["lines", result.lines], ["tweets", result.tweets],
+                                  ["duplicates", result.duplicates], ["bad lines", len(result.bad)],
+                                  ["bytes", result.size], ["sha256", result.sha256],
+                                  ["seconds", f"{time.monotonic() - started:.1f}"]], title="tweets")

@@ -56,11 +56,12 @@ import math
 import random
 from dataclasses import dataclass
 
+import click
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs
 
-from ..objectstore import filesystem, join
+from lakehouse.objectstore import filesystem, join
 
 SOURCES = (
     "meter_readings", "demand_forecast", "day_ahead_prices", "weather",
@@ -506,7 +507,7 @@ def write_source(source: str, day, root: str, seed=42, scale=1.0, bad_row_rate=0
 
     Returns {uri: written}; a file already there with the same bytes is left alone (written False),
     so generating a day again changes nothing a loader would notice. The ``table_map`` ingest kind
-    calls this when its ``simulate`` option is on (generator: lakehouse.generators.energy:write_source).
+    calls this when its ``simulate`` option is on (generator: generator.py:write_source).
     """
     return {
         join(root, path): write_file(join(root, path), _parquet_bytes(table))
@@ -526,3 +527,26 @@ def generate(root: str, end, days: int = 1, seed=42, scale=1.0, bad_row_rate=0.0
                 summary["files"] += 1
                 summary["files_written" if written else "files_unchanged"] += 1
     return summary
+
+
+@click.command("energy")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days of files, ending with --end.")
+@click.option("--end", "end_date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day (default: yesterday, UTC).")
+@click.option("--out", help="Root URI (file:// or s3://) or a path [default: <raw_zone>/energy/incoming].")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True)
+@click.option("--bad-row-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True)
+def command(days: int, end_date: dt.datetime | None, out: str | None, seed: int, scale: float, bad_row_rate: float) -> None:
+    """Parquet files of the energy pipeline's eight sources, a set per day (pipelines/energy/README.md)."""
+    import time
+
+    from lakehouse.cli import emit
+    from lakehouse.settings import load_settings
+
+    root = out or join(load_settings().raw_zone, "energy", "incoming")
+    end = end_date.date() if end_date else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    started = time.monotonic()
+    summary = generate(root, end, days, seed=seed, scale=scale, bad_row_rate=bad_row_rate)
+    rows = [["root", root], *([name.replace("_", " "), count] for name, count in summary.items()),
+            ["seconds", f"{time.monotonic() - started:.1f}"]]
+    emit(["generated", "value"], rows, title="energy")

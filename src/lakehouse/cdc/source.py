@@ -1,22 +1,25 @@
-"""The orders source's objects in PostgreSQL: schema (orders_schema.sql) and replication slot, idempotently."""
+"""What a CDC source needs in PostgreSQL, idempotently: the pipeline's schema file, and the replication slot.
+
+The schema (tables, the audit trigger, the publication) belongs to the pipeline: its postgres_cdc
+ingest names the file (option ``source_schema``), e.g. pipelines/orders_cdc/source_schema.sql.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .postgres_server import connect
+from ..sources.postgres_server import connect
 
-SCHEMA_FILE = Path(__file__).with_name("orders_schema.sql")
-PUBLICATION = "lakehouse_cdc"  # created by orders_schema.sql
+DEFAULT_PUBLICATION = "lakehouse_cdc"
 DEFAULT_SLOT = "lakehouse_cdc"
 
 
-def apply_schema(dsn: str) -> None:
-    """Create what is missing of the orders table, audit log, trigger and publication; one transaction."""
+def apply_schema(dsn: str, schema_file: str | Path) -> None:
+    """Run the schema file in one transaction (it must be idempotent: it runs before every capture)."""
     conn = connect(dsn)
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(SCHEMA_FILE.read_text())
+            cur.execute(Path(schema_file).read_text())
     finally:
         conn.close()
 
@@ -40,9 +43,10 @@ def drop_slot(conn, slot: str) -> None:
         cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
 
 
-def prepare_source(dsn: str, slot: str = DEFAULT_SLOT) -> dict:
-    """Everything both capture modes need: the schema, and the slot when wal_level allows one."""
-    apply_schema(dsn)
+def prepare_source(dsn: str, schema_file: str | Path | None = None, slot: str = DEFAULT_SLOT) -> dict:
+    """Everything both capture modes need: the schema (when given), and the slot when wal_level allows one."""
+    if schema_file:
+        apply_schema(dsn, schema_file)
     conn = connect(dsn)
     try:
         conn.autocommit = True

@@ -1,1 +1,0 @@
-"""Seeded synthetic source generators for the example pipelines."""
