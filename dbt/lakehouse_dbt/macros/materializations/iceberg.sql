@@ -5,7 +5,7 @@
   never reaches the commit, so the table keeps its previous snapshot.
 
   dbt lets only the root project replace built-in materializations, so each pipeline's dbt project
-  routes to these in macros/lakehouse.sql (a few one-line wrappers, see the README).
+  routes to these by linking project_macros/lakehouse_platform.sql (one-line wrappers, see the README).
 -#}
 
 {% macro iceberg_materialize(strategy) %}
@@ -13,6 +13,7 @@
   {%- set scratch = api.Relation.create(database=this.database, schema='main', identifier=this.identifier ~ '__lakehouse_result', type='table') -%}
   {%- set unique_key = config.get('unique_key') -%}
   {%- set partition_by = config.get('partition_by') -%}
+  {%- do lakehouse.assert_layer_schema(this) -%}
 
   {{ run_hooks(pre_hooks) }}
   {#- An enforced contract: the result's columns and types must be the declared ones, checked
@@ -59,6 +60,7 @@
 
 {% materialization seed, adapter='duckdb' %}
   {#- Load the CSV into DuckDB with dbt's own loader, then commit it to Iceberg like a table model. -#}
+  {%- do lakehouse.assert_layer_schema(this) -%}
   {%- set agate_table = load_agate_table() -%}
   {%- do store_result('agate_table', response='OK', agate_table=agate_table) -%}
   {% call statement('drop_registered_view') -%}

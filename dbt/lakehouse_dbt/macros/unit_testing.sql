@@ -1,0 +1,42 @@
+{#- dbt unit tests (`unit_tests:` in YAML) on this platform.
+
+    A unit test runs the model's SQL over fixture CTEs: every ref(), source() and `this` of the
+    tested model becomes `__dbt__cte__<name>` (`this` even a plain string). Nothing is written to
+    Iceberg: dbt's own `unit` materialization builds a temporary DuckDB table from the SQL, so the
+    table / incremental routing is not involved. What does need routing is reading columns: macros
+    that ask adapter.get_columns_in_relation() for a ref() or `this` (schema evolution, CDC state
+    comparison, star(), union_relations()) would find no such relation and build other SQL in a
+    unit test than in a run. dbt builds a dict or csv fixture from exactly the columns of the
+    relation it stands for, so those columns are the right answer: the routing file sends
+    duckdb__get_columns_in_relation here, and a fixture CTE is read as that relation.
+    (A fixture given as `format: sql` has the columns its SQL selects, which may be fewer.) -#}
+
+{#- The relation (model, seed, snapshot or source) a unit-test fixture CTE stands for; none for
+    anything else. -#}
+{% macro unit_test_fixture_relation(relation) %}
+  {%- set prefix = '__dbt__cte__' -%}
+  {%- if relation is string -%}
+    {%- set identifier = relation -%}
+  {%- elif relation is mapping and relation.is_cte -%}
+    {%- set identifier = relation.identifier -%}
+  {%- else -%}
+    {{ return(none) }}
+  {%- endif -%}
+  {%- if not identifier or not identifier.startswith(prefix) -%}{{ return(none) }}{%- endif -%}
+  {%- set name = identifier[prefix | length:] -%}
+  {%- for node in graph.nodes.values()
+        if node.resource_type in ['model', 'seed', 'snapshot'] and node.config.materialized != 'ephemeral'
+           and (node.alias or node.name) == name -%}
+    {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias or node.name)) }}
+  {%- endfor -%}
+  {%- for source in graph.sources.values() if source.source_name ~ '__' ~ source.name == name -%}
+    {{ return(api.Relation.create(database=source.database, schema=source.schema, identifier=source.identifier)) }}
+  {%- endfor -%}
+  {{ return(none) }}
+{% endmacro %}
+
+
+{#- duckdb__get_columns_in_relation, seeing through unit-test fixtures (routed by the routing file). -#}
+{% macro get_columns_in_relation_duckdb(relation) %}
+  {{ return(dbt.duckdb__get_columns_in_relation(lakehouse.unit_test_fixture_relation(relation) or relation)) }}
+{% endmacro %}
