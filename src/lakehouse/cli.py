@@ -348,21 +348,34 @@ def run(pipelines: tuple[str, ...], logical_date: dt.datetime | None, conf_items
     conf = _parse_conf(conf_items)
     if full_refresh:
         conf["full_refresh"] = True
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        bar = progress.add_task("starting", total=None)
+    day = logical_date.date() if logical_date else dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    err = Console(stderr=True)
+    err.print(f"processing {day} (data interval {day} 00:00 to {day + dt.timedelta(days=1)} 00:00 UTC"
+              + (")" if logical_date else "; the default: yesterday, the last complete day; --date picks another)"),
+              highlight=False)
+    run_args = dict(executor=None if executor == "in-process" else executor)
+    if not sys.stderr.isatty():
+        # A CI log or a pipe: a plain line per finished task, so the run never looks hung.
+        def on_line(event: Any) -> None:
+            if _field(event, "state") in ("success", "failed", "upstream_failed", "skipped", "removed"):
+                click.echo(f"{_field(event, 'pipeline')}: {_field(event, 'task_id')} {_field(event, 'state')} "
+                           f"({_field(event, 'done', 0)}/{_field(event, 'total')})", err=True)
 
-        def on_progress(event: Any) -> None:
-            progress.update(
-                bar,
-                description=" ".join(str(_field(event, k) or "") for k in ("pipeline", "task_id", "state")).strip(),
-                completed=_field(event, "done", 0),
-                total=_field(event, "total"),
-            )
+        results = run_pipelines(list(pipelines) or None, day, conf, on_line, **run_args)
+    else:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            bar = progress.add_task("starting", total=None)
 
-        day = logical_date.date() if logical_date else None
-        results = run_pipelines(list(pipelines) or None, day, conf, on_progress,
-                                executor=None if executor == "in-process" else executor)
+            def on_progress(event: Any) -> None:
+                progress.update(
+                    bar,
+                    description=" ".join(str(_field(event, k) or "") for k in ("pipeline", "task_id", "state")).strip(),
+                    completed=_field(event, "done", 0),
+                    total=_field(event, "total"),
+                )
+
+            results = run_pipelines(list(pipelines) or None, day, conf, on_progress, **run_args)
     _print_run_summary(results)
     if any(_field(r, "state") != "success" for r in results):
         raise SystemExit(1)
@@ -389,6 +402,10 @@ def _print_run_summary(results: list[Any]) -> None:
         failed = [task for task, state in states.items() if state not in ("success", "skipped")]
         if failed:
             console.print(f"[red]{_field(r, 'pipeline')}: not successful: {', '.join(sorted(failed))}[/red]")
+        for task, error in sorted((_field(r, "task_errors") or {}).items()):
+            console.print(f"  {task}: {error}", highlight=False, markup=False, style="red")
+        if (failed or _field(r, "error")) and _field(r, "log_file"):
+            console.print(f"  full log: {_field(r, 'log_file')}", highlight=False)
         marts = _field(r, "mart_rows") or {}
         if marts:
             rows = ", ".join(f"{table} {n:,} rows" for table, n in sorted(marts.items()))

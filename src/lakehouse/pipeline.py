@@ -128,7 +128,7 @@ def _parse_ingest(entry: dict, folder: Path, where: str) -> IngestSource:
     table = _table_name(_require(entry, "table", where), where)
     if split_table_name(table)[0] != "raw":
         raise InvalidPipeline(f"{where}: ingest lands in the raw layer; got table {table!r}")
-    kind = ingest_kind(_require(entry, "kind", where))
+    kind = _kind(ingest_kind, _require(entry, "kind", where), where)
     source = IngestSource(
         name=name,
         table=table,
@@ -144,10 +144,17 @@ def _parse_delivery(entry: dict, folder: Path, where: str) -> Delivery:
     name = validate_identifier(_require(entry, "name", where), "delivery name")
     where = f"{where} deliver '{name}'"
     table = _table_name(_require(entry, "table", where), where)
-    kind = delivery_kind(_require(entry, "kind", where))
+    kind = _kind(delivery_kind, _require(entry, "kind", where), where)
     delivery = Delivery(name=name, table=table, kind=kind.name, options=dict(entry.get("options") or {}))
     kind.validate(delivery, folder, where)
     return delivery
+
+
+def _kind(lookup, name: Any, where: str):
+    try:
+        return lookup(str(name))
+    except InvalidPipeline as error:
+        raise InvalidPipeline(f"{where}: {error}") from None
 
 
 def _unique(names: list[str], what: str, where: str) -> None:
@@ -176,7 +183,8 @@ def load_pipeline(folder: Path) -> Pipeline:
         raise InvalidPipeline(f"{where}: no dbt project at {project_dir}")
     entries = []
     for entry in raw.get("ingest") or []:
-        kind = ingest_kind(_require(entry, "kind", f"{where} ingest entry"))
+        label = f"{where} ingest '{entry.get('name') if isinstance(entry, dict) else entry}'"
+        kind = _kind(ingest_kind, _require(entry, "kind", label), label)
         entries.extend(kind.expand(entry, folder, where))
     ingest = [_parse_ingest(entry, folder, where) for entry in entries]
     _unique([source.name for source in ingest], "ingest", where)

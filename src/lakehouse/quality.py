@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import And, EqualTo
 
-from . import compute, writes
+from . import writes
+from .engines import get_engine
 from .catalog import load_table
 from .dbt_artifacts import RESULT_FILES, load_run_artifacts, node, result_files, tested_table  # noqa: F401 - RESULT_FILES, result_files: re-exported
 
@@ -98,12 +99,12 @@ class _FailingRows:
         """(JSON of up to FAILING_ROWS_SAMPLE rows, None) or (None, why they could not be read)."""
         try:
             if self._con is None:
-                self._con = compute.connect()
+                self._con = get_engine().connect()
             # The newline ends a trailing "-- comment" of the test SQL before the parenthesis.
             sql = f"select * from (\n{compiled_sql.strip().rstrip(';')}\n) as failing_rows limit {FAILING_ROWS_SAMPLE}"
-            cursor = self._con.execute(sql)
-            names = [d[0] for d in cursor.description]
-            rows = [dict(zip(names, values)) for values in cursor.fetchall()]
+            result = self._con.query(sql)
+            # By column, not to_pylist(): a test's SQL may repeat a column name.
+            rows = [dict(zip(result.column_names, values)) for values in zip(*(c.to_pylist() for c in result.columns))]
         except Exception as error:  # noqa: BLE001 - the sample is extra; the test's own result stands
             return None, f"failing rows could not be read again: {str(error).splitlines()[0][:300]}"
         return json.dumps(rows, default=str), None
@@ -187,9 +188,12 @@ def _query(sql: str, params: list) -> pa.Table | None:
     """Run SQL over audit.dq_results (as view ``r``); None when nothing was published yet."""
     if load_table(TABLE) is None:
         return None
-    con = compute.connect()
-    con.execute("CREATE TEMP VIEW r AS SELECT * FROM audit.dq_results")
-    return con.execute(sql, params).to_arrow_table()
+    session = get_engine().connect()
+    try:
+        session.execute("CREATE TEMP VIEW r AS SELECT * FROM audit.dq_results")
+        return session.query(sql, params)
+    finally:
+        session.close()
 
 
 _LATEST_RUNS = """

@@ -49,6 +49,7 @@ class PipelineResult:
     wall_seconds: float = 0.0
     error: str | None = None
     log_file: str | None = None  # Airflow's and dbt's output for this run
+    task_errors: dict[str, str] = field(default_factory=dict)  # failed task -> the first error it logged
 
 
 def airflow_environment(settings: Settings, executor: str | None = None) -> dict[str, str]:
@@ -164,6 +165,58 @@ def _load_dag(pipeline: Pipeline, log_file: Path):
         cause = _first_error(log_file, f"pipeline folder {pipeline.folder}") or errors
         raise RuntimeError(f"pipeline {pipeline.name!r} could not be loaded as a DAG: {cause}".rstrip())
     return bag.dags[pipeline.dag_id]
+
+
+_ERROR_LINE = re.compile(r"(?:^|[\s\"'])((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Invalid\w*)\b:?\s.*)$")
+
+
+def _error_in(lines: list[str]) -> str | None:
+    """The first line that reads as an error: 'SomethingError: why' (a traceback's last line, dbt's message)."""
+    for index, line in enumerate(lines):
+        text = line.strip()
+        if text.startswith("{") and '"event"' in text:  # Airflow 3 task logs are JSON lines
+            try:
+                import json
+
+                record = json.loads(text)
+                text = str(record.get("error_detail") or record.get("event") or "")
+            except ValueError:
+                pass
+        match = _ERROR_LINE.search(text)
+        if match and "Traceback" not in text:
+            found = match.group(1).strip()
+            if re.search(r"Error in (model|test|seed|snapshot|unit_test) ", found):
+                # dbt: "Runtime Error in model x (path)" then the database's message on the next line.
+                detail = next((n.strip() for n in lines[index + 1:index + 4] if n.strip()), "")
+                found = f"{found}: {detail}" if detail else found
+            return found[:500]
+    return None
+
+
+def _task_errors(dag_id: str, run_id: str, failed: list[str], settings: Settings, log_file: Path) -> dict[str, str]:
+    """For each failed task, the first error in its own Airflow log (a real executor writes one per task),
+    else in the run log after the task's name."""
+    errors: dict[str, str] = {}
+    safe_run = run_id.replace(":", "_").replace("+", "_")
+    try:
+        run_lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        run_lines = []
+    for task_id in failed:
+        found = None
+        for path in sorted((settings.logs_dir / "airflow").glob(f"dag_id={dag_id}/run_id=*/task_id={task_id}/*.log")):
+            if run_id in str(path) or safe_run in str(path):
+                found = _error_in(path.read_text(errors="replace").splitlines())
+                if found:
+                    break
+        if not found:
+            marks = [i for i, line in enumerate(run_lines) if task_id in line]
+            for index in marks:
+                found = _error_in(run_lines[index:index + 60])
+                if found:
+                    break
+        errors[task_id] = found or "failed (no error line found: see the full log)"
+    return errors
 
 
 def _first_error(log_file: Path, marker: str) -> str | None:
@@ -302,6 +355,9 @@ def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_pr
             result.task_times[ti.task_id] = tuple(t.isoformat() if t else None for t in (ti.start_date, ti.end_date))
         result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(pipeline.name, run.run_id, dbt_run_dir(pipeline.name, run.run_id))
         result.mart_rows = _mart_rows(pipeline)
+        failed = [task for task, state in result.task_states.items() if state == "failed"]
+        if failed:
+            result.task_errors = _task_errors(dag.dag_id, run.run_id, failed, load_settings(), log_file)
     except Exception as error:  # noqa: BLE001 - one pipeline's failure is reported, the next one still runs
         result.error = f"{type(error).__name__}: {error}"
     result.tasks_succeeded = sum(state == "success" for state in result.task_states.values())

@@ -20,7 +20,6 @@ object ``s3://<bucket>`` + its key, a URL ``https://<host>`` + its path, a Postg
 from __future__ import annotations
 
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -71,33 +70,14 @@ def table_of(namespace: str, name: str, settings: Settings | None = None) -> str
     return name
 
 
-_QUOTED = re.compile(r'^"(.*)"$')
-
-
-def _unquote(part: str) -> str:
-    match = _QUOTED.match(part.strip())
-    return match.group(1) if match else part.strip()
-
-
 def from_dbt(namespace: str, name: str, settings: Settings | None = None) -> tuple[str, str] | None:
-    """Map a dataset dbt reports through the DuckDB engine onto the lakehouse identity.
+    """Map a dataset dbt reports through the engine (e.g. DuckDB's ``duckdb://:memory:`` +
+    ``memory.raw.market_data``) onto the lakehouse identity; None for anything else (a CTE's name,
+    another system's dataset). The engine knows its own names (lakehouse.engines)."""
+    from ..engines import get_engine
 
-    Every dbt invocation runs an in-memory DuckDB (``duckdb://:memory:``) whose database is ``memory``
-    and where each Iceberg table is the view ``<namespace>.<table>``: ``memory.raw.market_data`` (or
-    ``raw.market_data``, or quoted parts, as column lineage spells it) is the table raw.market_data.
-    Anything else (a CTE's name, another engine's dataset) gives None.
-    """
-    if not namespace.startswith("duckdb://"):
-        return None
-    parts = [_unquote(p) for p in name.split(".")]
-    if len(parts) == 3 and parts[0] == "memory":
-        parts = parts[1:]
-    if len(parts) != 2:
-        return None
-    try:
-        return table_identity(".".join(parts), settings)
-    except InvalidIdentifier:
-        return None
+    table = get_engine(settings).lineage_table(namespace, name)
+    return table_identity(table, settings) if table else None
 
 
 def file_identity(location: str | Path) -> tuple[str, str]:
