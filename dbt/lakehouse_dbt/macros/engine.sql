@@ -32,3 +32,11 @@
 {% endmacro %}
 {% macro duckdb__iso_day_of_week(date_expr) %}isodow({{ date_expr }}){% endmacro %}
 {% macro spark__iso_day_of_week(date_expr) %}(weekday({{ date_expr }}) + 1){% endmacro %}
+
+{#- A select-list expression that repeats its row `times` times (a positive integer expression),
+    numbering the copies: `select *, {{ lakehouse.repeat_row('n') }} as copy from t`. -#}
+{% macro repeat_row(times) %}
+  {{ return(adapter.dispatch('repeat_row', 'lakehouse')(times)) }}
+{% endmacro %}
+{% macro duckdb__repeat_row(times) %}unnest(range(1, cast({{ times }} as bigint) + 1)){% endmacro %}
+{% macro spark__repeat_row(times) %}explode(sequence(1, cast({{ times }} as bigint))){% endmacro %}

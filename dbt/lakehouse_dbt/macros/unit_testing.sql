@@ -12,7 +12,8 @@
     (A fixture given as `format: sql` has the columns its SQL selects, which may be fewer.) -#}
 
 {#- The relation (model, seed, snapshot or source) a unit-test fixture CTE stands for; none for
-    anything else. -#}
+    anything else. Called where dbt runs adapter macros, whose `graph` is the whole project's (a
+    unit test's own compile context has an empty one). -#}
 {% macro unit_test_fixture_relation(relation) %}
   {%- set prefix = '__dbt__cte__' -%}
   {%- if relation is string -%}
@@ -24,12 +25,12 @@
   {%- endif -%}
   {%- if not identifier or not identifier.startswith(prefix) -%}{{ return(none) }}{%- endif -%}
   {%- set name = identifier[prefix | length:] -%}
-  {%- for node in graph.nodes.values()
+  {%- for node in graph.get('nodes', {}).values()
         if node.resource_type in ['model', 'seed', 'snapshot'] and node.config.materialized != 'ephemeral'
            and (node.alias or node.name) == name -%}
     {{ return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias or node.name)) }}
   {%- endfor -%}
-  {%- for source in graph.sources.values() if source.source_name ~ '__' ~ source.name == name -%}
+  {%- for source in graph.get('sources', {}).values() if source.source_name ~ '__' ~ source.name == name -%}
     {{ return(api.Relation.create(database=source.database, schema=source.schema, identifier=source.identifier)) }}
   {%- endfor -%}
   {{ return(none) }}

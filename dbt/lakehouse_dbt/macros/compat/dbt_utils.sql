@@ -14,10 +14,10 @@
 {% endmacro %}
 
 
-{#- (internal) An ephemeral model has no columns to read, unless it stands in for a relation in a
-    unit test (lakehouse.unit_test_fixture_relation). -#}
-{% macro _compat_is_not_ephemeral(obj, macro, in_unit_tests=true) %}
-  {%- if obj.is_cte and not (in_unit_tests and lakehouse.unit_test_fixture_relation(obj)) -%}
+{#- (internal) An ephemeral model has no columns to read, unless it is a unit test's fixture,
+    which has the columns of the relation it stands for (macros/unit_testing.sql). -#}
+{% macro _compat_is_not_ephemeral(obj, macro) %}
+  {%- if execute and obj.is_cte and not adapter.get_columns_in_relation(obj) -%}
     {%- do exceptions.raise_compiler_error(
         "lakehouse." ~ macro ~ " does not support ephemeral models (" ~ obj ~ "): its columns are not in the database") -%}
   {%- endif -%}
@@ -193,8 +193,11 @@ group by {% for i in range(1, n + 1) %}{{ i }}{{ ', ' if not loop.last }}{% endf
     query returns nothing; without a default a missing relation is an error. -#}
 {% macro get_column_values(table, column, order_by='count(*) desc', max_records=none, default=none, where=none) %}
   {%- if not execute -%}{{ return(default or []) }}{%- endif -%}
-  {#- A unit test's fixture is not in the database: override this macro there (overrides: macros:). -#}
-  {%- do lakehouse._compat_is_not_ephemeral(table, 'get_column_values', in_unit_tests=false) -%}
+  {%- if table.is_cte -%}
+    {{ exceptions.raise_compiler_error(
+        "get_column_values() queries " ~ table ~ ", which is not in the database: an ephemeral model, or a unit test's "
+        ~ "fixture (give the values there with overrides: {macros: {get_column_values: [...]}})") }}
+  {%- endif -%}
   {%- if load_relation(table) is none -%}
     {%- if default is none -%}
       {{ exceptions.raise_compiler_error("In get_column_values(): relation " ~ table ~ " does not exist and no default value was provided.") }}
