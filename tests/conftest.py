@@ -34,6 +34,23 @@ def lakehouse_home(tmp_path, monkeypatch):
     _catalog_for.cache_clear()
 
 
+@pytest.fixture
+def lakehouse_logs():
+    """The records logged by lakehouse.* during the test. Airflow rewires logging on import, so this
+    listens on the logger itself rather than through caplog."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.DEBUG)
+    handler.emit = records.append
+    logger = logging.getLogger("lakehouse")
+    logger.addHandler(handler)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
 @contextmanager
 def server_home():
     """A temporary home for a server, outside pytest's basetemp.

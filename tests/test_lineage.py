@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.pipeline import get_pipeline
 from lakehouse.settings import REPO_ROOT
 
 LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
@@ -140,7 +141,7 @@ def test_every_task_emits_start_and_complete_with_the_job_of_its_task(runs):
 def test_each_kind_of_task_reports_its_inputs_and_outputs(runs):
     events = runs["events"]
     ingest = _of(events, "ingest_positions_loans")
-    assert _ids(ingest["inputs"]) == {("generator", "lakehouse.generators.liquidity:positions_loans")}
+    assert _ids(ingest["inputs"]) == {("generator", "pipelines/liquidity/generator.py:positions_loans")}
     assert _ids(ingest["outputs"]) == {(ICEBERG, "raw.positions_loans")}
     assert ingest["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] > 0
     # Known before it runs: the START event already names the datasets.
@@ -435,8 +436,9 @@ def test_each_ingest_kind_and_delivery_names_its_sources_and_targets(lakehouse_h
         return [(d.namespace, d.name) for d in datasets]
 
     generated = task_lineage("ingest", {"pipeline_name": "liquidity", "source_name": "market_data", "batch_date": "2026-11-19",
-                                        "options": {"callable": "lakehouse.generators.liquidity:market_data"}}, None, "start")
-    assert ids(generated.inputs) == [("generator", "lakehouse.generators.liquidity:market_data")]
+                                        "options": {"callable": "generator.py:market_data"}}, None, "start")
+    # A generator of the pipeline folder is named with its folder, so two pipelines' generator.py differ.
+    assert ids(generated.inputs) == [("generator", "pipelines/liquidity/generator.py:market_data")]
     assert ids(generated.outputs) == [(ICEBERG, "raw.market_data")]
 
     options = {"source": "file://{home}/landing/tweets/tweets_{date}.tsv",
@@ -452,12 +454,14 @@ def test_each_ingest_kind_and_delivery_names_its_sources_and_targets(lakehouse_h
                                  ("s3://bucket", "raw_zone/tweets/t.tsv")]
     assert done.outputs[0].outputFacets["outputStatistics"].rowCount == 5
 
+    # The capture's options as the task renders them: what it reads is the pipeline's (`tables`, `audit_table`).
+    declared = {**get_pipeline("orders_cdc").ingest[0].options, "simulate_rows": "0"}
     captured = task_lineage("ingest", {"pipeline_name": "orders_cdc", "source_name": "orders_changes", "batch_date": "2026-11-19",
-                                       "options": {"mode": "logical", "conn_id": "lakehouse_source"}}, None, "start")
+                                       "options": {**declared, "mode": "logical"}}, None, "start")
     assert ids(captured.inputs) == [("postgres://lakehouse-embedded", "postgres.public.orders")]
     monkeypatch.setenv("LAKEHOUSE_SOURCE_DSN", "postgresql://shop:pw@db.example:5433/shop")
     captured = task_lineage("ingest", {"pipeline_name": "orders_cdc", "source_name": "orders_changes", "batch_date": "2026-11-19",
-                                       "options": {"mode": "audit_log"}}, None, "start")
+                                       "options": {**declared, "mode": "audit_log"}}, None, "start")
     assert ids(captured.inputs) == [("postgres://db.example:5433", "shop.public.audit_log_dml")]
     assert ids(captured.outputs) == [(ICEBERG, "raw.audit_log_dml")]
 

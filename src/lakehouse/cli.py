@@ -95,9 +95,13 @@ def query(sql: str, fmt: str, max_rows: int) -> None:
     Only SELECT (and EXPLAIN of one) runs, and DuckDB reads nothing but the warehouse: no COPY, ATTACH,
     INSTALL/LOAD or SET, no other files. Time travel: iceberg_scan('<metadata file>', snapshot_from_id => N).
     """
-    from . import compute
+    from .engines import get_engine
 
-    data = compute.read_only_query(sql)
+    session = get_engine(load_settings()).connect(read_only=True)
+    try:
+        data = session.query(sql)
+    finally:
+        session.close()
     if data is None:  # a statement without a result set
         return
     # By column, not to_pylist(): a result may repeat a column name (select 1 as a, 2 as a).

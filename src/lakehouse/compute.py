@@ -248,8 +248,16 @@ def read_only_query(sql: str, catalog: Catalog | None = None) -> pa.Table | None
     """
     con = connect_read_only(catalog)
     try:
+        return run_read_only(con, sql)
+    finally:
+        con.close()
+
+
+def run_read_only(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pa.Table | None:
+    """``sql`` on a connect_read_only() connection, checked first (check_read_only)."""
+    try:
         check_read_only(con, sql)
-        result = con.execute(sql)
+        result = con.execute(sql, params or [])
         return None if result.description is None else result.to_arrow_table()
     except duckdb.PermissionException as error:
         raise ReadOnlyQueryError(f"{READ_ONLY}: {error}") from None
@@ -257,5 +265,3 @@ def read_only_query(sql: str, catalog: Catalog | None = None) -> pa.Table | None
         if "configuration has been locked" not in str(error):
             raise
         raise ReadOnlyQueryError(f"{READ_ONLY}: {error}") from None
-    finally:
-        con.close()

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import InvalidPipeline
+from .errors import InvalidPipeline, read_yaml
 from .identifiers import InvalidIdentifier, split_table_name, validate_identifier
 from .kinds import delivery_kind, ingest_kind
 from .loader import LoadError, check_reference
@@ -93,17 +91,6 @@ class Pipeline:
     @property
     def declaration(self) -> Path:
         return self.folder / DECLARATION_FILE
-
-
-def read_yaml(path: Path) -> Any:
-    """A YAML file's content; a syntax error names the file, line and column."""
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = " ".join(str(part) for part in (getattr(error, "context", None), getattr(error, "problem", None)) if part)
-        raise InvalidPipeline(f"{where}: YAML syntax error: {problem or error}") from None
 
 
 def _require(mapping: dict, key: str, where: str):

@@ -24,8 +24,9 @@ from pyiceberg.expressions import And, EqualTo
 
 from . import writes
 from .engines import get_engine
+from .settings import load_settings
 from .catalog import load_table
-from .dbt_artifacts import RESULT_FILES, load_run_artifacts, node, result_files, tested_table  # noqa: F401 - RESULT_FILES, result_files: re-exported
+from .dbt_artifacts import load_run_artifacts, node, tested_table
 
 TABLE = "audit.dq_results"
 
@@ -99,7 +100,7 @@ class _FailingRows:
         """(JSON of up to FAILING_ROWS_SAMPLE rows, None) or (None, why they could not be read)."""
         try:
             if self._con is None:
-                self._con = get_engine().connect()
+                self._con = get_engine(load_settings()).connect()
             # The newline ends a trailing "-- comment" of the test SQL before the parenthesis.
             sql = f"select * from (\n{compiled_sql.strip().rstrip(';')}\n) as failing_rows limit {FAILING_ROWS_SAMPLE}"
             result = self._con.query(sql)
@@ -188,7 +189,7 @@ def _query(sql: str, params: list) -> pa.Table | None:
     """Run SQL over audit.dq_results (as view ``r``); None when nothing was published yet."""
     if load_table(TABLE) is None:
         return None
-    session = get_engine().connect()
+    session = get_engine(load_settings()).connect()
     try:
         session.execute("CREATE TEMP VIEW r AS SELECT * FROM audit.dq_results")
         return session.query(sql, params)

@@ -30,11 +30,8 @@ def engine_class(name: str) -> type[Engine]:
     return getattr(importlib.import_module(module), attribute)
 
 
-def get_engine(settings=None) -> Engine:
-    """The engine the settings name (``LAKEHOUSE_ENGINE``)."""
-    from ..settings import load_settings
-
-    settings = settings or load_settings()
+def get_engine(settings) -> Engine:
+    """The engine the settings name (``LAKEHOUSE_ENGINE``): ``get_engine(load_settings())``."""
     return engine_class(settings.engine)(settings)
 
 

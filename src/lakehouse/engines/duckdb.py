@@ -14,10 +14,16 @@ _QUOTED = re.compile(r'^"(.*)"$')
 
 
 class DuckDBSession:
-    def __init__(self, connection):
+    def __init__(self, connection, read_only: bool = False):
         self.connection = connection
+        self.read_only = read_only
 
-    def query(self, sql: str, params: list | None = None) -> pa.Table:
+    def query(self, sql: str, params: list | None = None) -> pa.Table | None:
+        """The rows of the (last) statement; a read-only session runs SELECTs only (compute.check_read_only)."""
+        if self.read_only:
+            from .. import compute
+
+            return compute.run_read_only(self.connection, sql, params)
         return self.connection.execute(sql, params or []).to_arrow_table()
 
     def execute(self, sql: str, params: list | None = None) -> None:
@@ -34,7 +40,9 @@ class DuckDBEngine(Engine):
     def connect(self, read_only: bool = False) -> DuckDBSession:
         from .. import compute
 
-        return DuckDBSession(compute.connect_read_only() if read_only else compute.connect())
+        if read_only:
+            return DuckDBSession(compute.connect_read_only(settings=self.settings), read_only=True)
+        return DuckDBSession(compute.connect())
 
     def lineage_table(self, namespace: str, name: str) -> str | None:
         """Every dbt invocation runs an in-memory DuckDB (``duckdb://:memory:``) whose database is ``memory``

@@ -14,12 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from ..errors import InvalidPipeline
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..pipeline import Delivery, IngestSource, Pipeline
 
 _TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
                dict: "a mapping", list: "a list"}  # fmt: skip
@@ -133,7 +130,8 @@ class Kind:
 class IngestKind(Kind):
     """Lands one source in its raw table. Built per task run with the rendered options."""
 
-    def __init__(self, pipeline: Pipeline, source: IngestSource, options: dict[str, Any]):
+    def __init__(self, pipeline: Any, source: Any, options: dict[str, Any]):
+        """``pipeline``: the lakehouse.pipeline.Pipeline; ``source``: its IngestSource; ``options``: parsed."""
         self.pipeline = pipeline
         self.source = source
         self.options = options
@@ -144,13 +142,24 @@ class IngestKind(Kind):
         return [entry]
 
     @classmethod
-    def validate(cls, source: IngestSource, folder: Path, where: str) -> None:
+    def validate(cls, source: Any, folder: Path, where: str) -> None:
         """At pipeline load: the entry's options (and what they name) are right, as far as known before rendering."""
         cls.check_references(cls.parse(source.options, where, rendered=False), folder, where)
 
+    # Options that name code ('file.py:function' in the pipeline folder, or 'module:function').
+    CODE_OPTIONS: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
-        """Code the options name (a generator) exists; a kind with such options overrides it."""
+        """The code the options name exists (CODE_OPTIONS); a kind naming other things extends it."""
+        from ..loader import LoadError, check_reference
+
+        for key in cls.CODE_OPTIONS:
+            if options.get(key) and not is_template(options[key]):
+                try:
+                    check_reference(options[key], folder, key)
+                except LoadError as error:
+                    raise InvalidOptions(f"{where} option {key!r}: {error}") from None
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         """Land the source for ``day``; a summary with at least "table" and "rows" (or "events")."""
@@ -168,13 +177,14 @@ class IngestKind(Kind):
 class DeliveryKind(Kind):
     """Copies one lakehouse table to a system outside it, after dbt."""
 
-    def __init__(self, pipeline: Pipeline, delivery: Delivery, options: dict[str, Any]):
+    def __init__(self, pipeline: Any, delivery: Any, options: dict[str, Any]):
+        """``pipeline``: the lakehouse.pipeline.Pipeline; ``delivery``: its Delivery; ``options``: parsed."""
         self.pipeline = pipeline
         self.delivery = delivery
         self.options = options
 
     @classmethod
-    def validate(cls, delivery: Delivery, folder: Path, where: str) -> None:
+    def validate(cls, delivery: Any, folder: Path, where: str) -> None:
         cls.parse(delivery.options, where, rendered=False)
 
     def deliver(self, run_id: str | None) -> dict[str, Any]:

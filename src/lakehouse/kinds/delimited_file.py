@@ -8,7 +8,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from ..loader import LoadError, check_reference
 from .base import IngestKind, InvalidOptions, Option, is_template
 
 
@@ -26,6 +25,7 @@ class DelimitedFileIngest(IngestKind):
         "max_rejected_ratio": Option(float, default=0.5, minimum=0,
                                      help="more rejected lines than this share fails the task"),
     }
+    CODE_OPTIONS = ("generator",)
 
     @classmethod
     def check(cls, options: dict[str, Any], where: str, rendered: bool) -> None:
@@ -37,15 +37,6 @@ class DelimitedFileIngest(IngestKind):
             raise InvalidOptions(f"{where} option 'format': {error}") from None
         if options["simulate"] is True and not options.get("generator"):
             raise InvalidOptions(f"{where}: option 'simulate' is on, so option 'generator' is required")
-
-    @classmethod
-    def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
-        generator = options.get("generator")
-        if generator and not is_template(generator):
-            try:
-                check_reference(generator, folder, "generator")
-            except LoadError as error:
-                raise InvalidOptions(f"{where} option 'generator': {error}") from None
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         from ..files.delimited import land_delimited_file

@@ -12,22 +12,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from ..loader import LoadError, check_reference
 from .base import IngestKind, InvalidOptions, Option, is_template
 
 
 class GeneratorIngest(IngestKind):
     name = "generator"
     OPTIONS = {"callable": Option(str, required=True, help="'file.py:function' or 'module:function'")}
+    CODE_OPTIONS = ("callable",)
     PASS_ON_OTHER_OPTIONS = True
-
-    @classmethod
-    def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
-        if not is_template(options["callable"]):
-            try:
-                check_reference(options["callable"], folder)
-            except LoadError as error:
-                raise InvalidOptions(f"{where} option 'callable': {error}") from None
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         import pyarrow as pa

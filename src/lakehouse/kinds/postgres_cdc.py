@@ -17,7 +17,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..loader import LoadError, check_reference
 from .base import IngestKind, InvalidOptions, Option, is_template
 
 log = logging.getLogger(__name__)
@@ -39,6 +38,7 @@ class PostgresCdcIngest(IngestKind):
         "simulate_rows": Option(int, default=0, minimum=0, help="demo: rows the generator makes before each capture"),
         "seed": Option(int, default=42),
     }
+    CODE_OPTIONS = ("generator",)
 
     @classmethod
     def check(cls, options: dict[str, Any], where: str, rendered: bool) -> None:
@@ -56,15 +56,10 @@ class PostgresCdcIngest(IngestKind):
 
     @classmethod
     def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
+        super().check_references(options, folder, where)
         schema = options.get("source_schema")
         if schema and not is_template(schema) and not (folder / schema).is_file():
             raise InvalidOptions(f"{where} option 'source_schema': {(folder / schema).resolve()} does not exist")
-        generator = options.get("generator")
-        if generator and not is_template(generator):
-            try:
-                check_reference(generator, folder, "generator")
-            except LoadError as error:
-                raise InvalidOptions(f"{where} option 'generator': {error}") from None
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         from ..cdc.capture import capture

@@ -11,8 +11,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidPipeline
-from ..loader import LoadError, check_reference
+from ..errors import InvalidPipeline, read_yaml
 from .base import IngestKind, InvalidOptions, Option, is_template
 
 
@@ -26,6 +25,7 @@ class TableMapIngest(IngestKind):
         "generator": Option(str, help="'file.py:function' writing a day's files of one entry"),
         "max_files": Option(int, default=0, minimum=0, help="files loaded by one run at most (0: no limit)"),
     }
+    CODE_OPTIONS = ("generator",)
     # Every other option goes to the generator.
     PASS_ON_OTHER_OPTIONS = True
 
@@ -33,8 +33,6 @@ class TableMapIngest(IngestKind):
     def expand(cls, entry: dict[str, Any], folder: Path, where: str) -> list[dict[str, Any]]:
         """An entry without a `table` names a map: one ingest entry per table it maps, each with the map's
         absolute path and its own `entry` name; an entry with a `table` is already one of them."""
-        from ..pipeline import read_yaml
-
         if "table" in entry:
             return [entry]
         options = dict(entry.get("options") or {})
@@ -61,15 +59,6 @@ class TableMapIngest(IngestKind):
                 "partition_by": spec.get("partition_by") or entry.get("partition_by"),
             })
         return expanded
-
-    @classmethod
-    def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
-        generator = options.get("generator")
-        if generator and not is_template(generator):
-            try:
-                check_reference(generator, folder, "generator")
-            except LoadError as error:
-                raise InvalidOptions(f"{where} option 'generator': {error}") from None
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         from ..files.table_map import land_mapped_files

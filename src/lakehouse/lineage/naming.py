@@ -76,7 +76,7 @@ def from_dbt(namespace: str, name: str, settings: Settings | None = None) -> tup
     another system's dataset). The engine knows its own names (lakehouse.engines)."""
     from ..engines import get_engine
 
-    table = get_engine(settings).lineage_table(namespace, name)
+    table = get_engine(settings or load_settings()).lineage_table(namespace, name)
     return table_identity(table, settings) if table else None
 
 
