@@ -16,11 +16,14 @@
 -#}
 
 {#- The field's value as text: strings unquoted, numbers and booleans as written by the engine's
-    JSON parser, objects and arrays as JSON text; NULL when the field is absent or JSON null. -#}
+    JSON parser, objects and arrays as JSON text; NULL when the field is absent or JSON null, and
+    when the text is not JSON at all (as Spark's get_json_object: a malformed row must cost its own
+    row, never the run, even where the engine evaluates this before the check that rejects it, as
+    DuckDB does when it folds constants, e.g. a unit test's fixture rows). -#}
 {% macro json_text(json_expr, field) %}
   {{- return(adapter.dispatch('json_text', 'lakehouse')(json_expr, field)) -}}
 {% endmacro %}
-{% macro duckdb__json_text(json_expr, field) %}json_extract_string({{ json_expr }}, '$."{{ field }}"'){% endmacro %}
+{% macro duckdb__json_text(json_expr, field) %}try(json_extract_string({{ json_expr }}, '$."{{ field }}"')){% endmacro %}
 {% macro spark__json_text(json_expr, field) %}get_json_object({{ json_expr }}, '$.{{ field }}'){% endmacro %}
 
 {#- True when the text is a JSON object ('{...}'); false for NULL, malformed JSON, arrays and scalars. -#}
