@@ -5,7 +5,7 @@ VENV := .venv
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench ui lock clean
+.PHONY: install run test bench ui lint lock clean
 
 install: $(STAMP)
 
@@ -28,6 +28,19 @@ test: install
 
 bench: install
 	$(VENV)/bin/python -m bench
+
+# The dbt SQL that sqlfluff lints (settings: .sqlfluff; macro folders are loaded, not linted: .sqlfluffignore).
+SQL_LINT_PATHS = $(wildcard pipelines/*/dbt/models pipelines/*/dbt/tests tests/fixtures/*/models tests/fixtures/*/tests)
+
+# ruff check (settings: pyproject.toml; `ruff format` is not adopted) and sqlfluff; both always run,
+# and lint fails if either found something. (The warnings filter: multiprocessing's noise about
+# semaphores of sqlfluff's worker pool at exit.)
+lint: install
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	PYTHONWARNINGS=ignore:resource_tracker:UserWarning \
+	  $(VENV)/bin/sqlfluff lint --processes 2 $(SQL_LINT_PATHS) || status=1; \
+	exit $$status
 
 ui: install
 	$(VENV)/bin/lakehouse ui

@@ -17,9 +17,8 @@ import pyarrow as pa
 from pyiceberg.expressions import EqualTo
 
 from lakehouse import writes
-from lakehouse.loader import pipeline_module
-
 from lakehouse.ingest import add_lineage_columns
+from lakehouse.loader import pipeline_module
 
 liquidity = pipeline_module("liquidity")
 

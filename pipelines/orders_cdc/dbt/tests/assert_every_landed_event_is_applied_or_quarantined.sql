@@ -1,25 +1,40 @@
 -- Landed = applied + quarantined, row for row: every row of raw.audit_log_dml is a staged order
 -- event or quarantined, never both and never twice.
 with landed as (
-    select event_position, ingested_at from {{ source('ecomm', 'audit_log_dml') }}
+    select
+        event_position,
+        ingested_at
+    from {{ source('ecomm', 'audit_log_dml') }}
 ),
 
 accounted as (
-    select event_position, ingested_at, 'applied' as outcome
+    select
+        event_position,
+        ingested_at,
+        'applied' as outcome
     from {{ ref('stg_ecomm_audit_log_dml_orders_flattened') }}
     union all
-    select event_position, ingested_at, 'quarantined' as outcome
+    select
+        event_position,
+        ingested_at,
+        'quarantined' as outcome
     from {{ ref('rejected_ecomm_audit_log_dml') }}
 ),
 
 landed_copies as (
-    select event_position, ingested_at, count(*) as copies
+    select
+        event_position,
+        ingested_at,
+        count(*) as copies
     from landed
     group by event_position, ingested_at
 ),
 
 accounted_copies as (
-    select event_position, ingested_at, count(*) as copies
+    select
+        event_position,
+        ingested_at,
+        count(*) as copies
     from accounted
     group by event_position, ingested_at
 )

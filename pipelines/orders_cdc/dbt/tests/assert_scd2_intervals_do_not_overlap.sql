@@ -14,5 +14,5 @@ with versions as (
 select *
 from versions
 where (valid_to is null) <> is_current
-   or valid_to < valid_from
-   or (next_valid_from is not null and valid_to <> next_valid_from)
+    or valid_to < valid_from
+    or (next_valid_from is not null and valid_to <> next_valid_from)

@@ -1,6 +1,10 @@
 -- Every day's tweets, retweets and likes equal the sums of its hours (the two marts agree).
 with hours as (
-    select tweet_date, sum(tweets) as tweets, sum(retweets) as retweets, sum(likes) as likes
+    select
+        tweet_date,
+        sum(tweets) as tweets,
+        sum(retweets) as retweets,
+        sum(likes) as likes
     from {{ ref('tweets_per_hour') }}
     group by tweet_date
 )

@@ -6,17 +6,29 @@ with changed_dates as (
 ),
 
 readings as (
-    select readings.customer_id, readings.reading_hour, readings.reading_date, readings.kwh
+    select
+        readings.customer_id,
+        readings.reading_hour,
+        readings.reading_date,
+        readings.kwh
     from {{ ref('stg_energy_meter_readings') }} as readings
     where readings.reading_date in (select reading_date from changed_dates)
 ),
 
 customers as (
-    select customer_id, segment, region, tariff_id from {{ ref('stg_energy_customers') }}
+    select
+        customer_id,
+        segment,
+        region,
+        tariff_id
+    from {{ ref('stg_energy_customers') }}
 ),
 
 tariffs as (
-    select tariff_id, markup_eur_kwh from {{ ref('stg_energy_tariffs') }}
+    select
+        tariff_id,
+        markup_eur_kwh
+    from {{ ref('stg_energy_tariffs') }}
 ),
 
 metered as (
@@ -35,23 +47,46 @@ metered as (
 ),
 
 zones as (
-    select region, zone from {{ ref('stg_energy_price_zones') }}
+    select
+        region,
+        zone
+    from {{ ref('stg_energy_price_zones') }}
 ),
 
 prices as (
-    select zone, delivery_hour, price_eur_mwh from {{ ref('stg_energy_day_ahead_prices') }}
+    select
+        zone,
+        delivery_hour,
+        price_eur_mwh
+    from {{ ref('stg_energy_day_ahead_prices') }}
 ),
 
 weather as (
-    select region, observation_hour, temperature_c, heating_degrees from {{ ref('stg_energy_weather') }}
+    select
+        region,
+        observation_hour,
+        temperature_c,
+        heating_degrees
+    from {{ ref('stg_energy_weather') }}
 ),
 
 forecast as (
-    select segment, region, forecast_hour, forecast_kwh from {{ ref('stg_energy_demand_forecast') }}
+    select
+        segment,
+        region,
+        forecast_hour,
+        forecast_kwh
+    from {{ ref('stg_energy_demand_forecast') }}
 ),
 
 calendar as (
-    select calendar_date, iso_weekday, week_start, is_holiday, is_day_off from {{ ref('stg_energy_calendar') }}
+    select
+        calendar_date,
+        iso_weekday,
+        week_start,
+        is_holiday,
+        is_day_off
+    from {{ ref('stg_energy_calendar') }}
 ),
 
 final as (

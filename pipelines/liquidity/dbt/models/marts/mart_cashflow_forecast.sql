@@ -14,7 +14,12 @@ portfolio_days as (
         portfolios.portfolio_id,
         horizon.day_offset,
         {{ lakehouse.add_days('portfolios.as_of_date', 'horizon.day_offset') }} as forecast_date
-    from (select distinct as_of_date, portfolio_id from positions) as portfolios
+    from (
+        select distinct
+            as_of_date,
+            portfolio_id
+        from positions
+    ) as portfolios
     cross join horizon
 ),
 

@@ -5,7 +5,12 @@ with positions as (
 ),
 
 market as (
-    select instrument_id, as_of_date, haircut_class, mid_price, avg_daily_volume
+    select
+        instrument_id,
+        as_of_date,
+        haircut_class,
+        mid_price,
+        avg_daily_volume
     from {{ ref('stg_market_data') }}
     where {{ lakehouse.interval_filter('as_of_date') }}
 ),

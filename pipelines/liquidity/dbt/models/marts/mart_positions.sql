@@ -1,12 +1,18 @@
 {{ config(partition_by=['as_of_date', 'source_system']) }}
 
 with loans as (
-    select 'LOANS' as source_system, * from {{ ref('stg_positions_loans') }}
+    select
+        'LOANS' as source_system,
+        *
+    from {{ ref('stg_positions_loans') }}
     where {{ lakehouse.interval_filter('as_of_date') }}
 ),
 
 deposits as (
-    select 'DEPOSITS' as source_system, * from {{ ref('stg_positions_deposits') }}
+    select
+        'DEPOSITS' as source_system,
+        *
+    from {{ ref('stg_positions_deposits') }}
     where {{ lakehouse.interval_filter('as_of_date') }}
 ),
 
@@ -17,11 +23,17 @@ positions as (
 ),
 
 instruments as (
-    select instrument_id, asset_class from {{ ref('instrument_reference') }}
+    select
+        instrument_id,
+        asset_class
+    from {{ ref('instrument_reference') }}
 ),
 
 currencies as (
-    select currency_code, usd_rate from {{ ref('currencies') }}
+    select
+        currency_code,
+        usd_rate
+    from {{ ref('currencies') }}
 ),
 
 final as (

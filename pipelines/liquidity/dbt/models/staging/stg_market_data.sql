@@ -3,7 +3,7 @@
 with validated as (
     select * from {{ ref('base_market_data') }}
     where rejection_reason is null
-      and {{ lakehouse.interval_filter('_batch_date') }}
+        and {{ lakehouse.interval_filter('_batch_date') }}
 ),
 
 renamed as (

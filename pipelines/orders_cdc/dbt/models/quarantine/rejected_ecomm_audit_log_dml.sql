@@ -4,7 +4,7 @@
 {%- set flattened = ref('stg_ecomm_audit_log_dml_orders_flattened') -%}
 {%- set columns = staged_order_columns(flattened) -%}
 {%- set is_new -%}
-{{ lakehouse.cdc_new_rows('event_position', 'ingested_at', relation_alias='landed') }}
+    {{ lakehouse.cdc_new_rows('event_position', 'ingested_at', relation_alias='landed') }}
     and not exists (
         select 1 from {{ flattened }} as staged
         where staged.event_position = landed.event_position and staged.ingested_at = landed.ingested_at
@@ -18,10 +18,7 @@ with
 judged as (
     select
         {{ landed_columns() | join(', ') }},
-        case
-            when rejection_reason is not null then rejection_reason
-            else {{ order_rejection_reason('raw_data', columns) }}
-        end as rejection_reason
+        coalesce(rejection_reason, {{ order_rejection_reason('raw_data', columns) }}) as rejection_reason
     from judged_landing
 )
 

@@ -2,9 +2,9 @@
 -- source added since (schema evolution: no hand edit); an event whose row has no order_id or a value
 -- that does not read exactly as its column's type goes to quarantine. Rules: README.md.
 {%- set events_sql -%}
-select * from {{ ref('stg_ecomm_audit_log_dml') }}
-where tbl_schema = 'public' and tbl_name = 'orders'
-  and {{ lakehouse.cdc_new_rows('event_position', 'ingested_at') }}
+    select * from {{ ref('stg_ecomm_audit_log_dml') }}
+    where tbl_schema = 'public' and tbl_name = 'orders'
+        and {{ lakehouse.cdc_new_rows('event_position', 'ingested_at') }}
 {%- endset -%}
 {%- set columns = flattened_order_columns(events_sql) %}
 
@@ -29,9 +29,9 @@ flattened as (
         ingested_at,
 
         -- the order as the event carries it (the deleted row for a D)
-        {%- for name, data_type in columns %}
+    {%- for name, data_type in columns %}
         {{ lakehouse.json_value('raw_data', name, data_type) }} as {{ name }}{{ ',' if not loop.last }}
-        {%- endfor %}
+    {%- endfor %}
     from checked
     where rejection_reason is null
 )

@@ -16,7 +16,7 @@ per_language as (
 ranked as (
     select
         *,
-        cast(row_number() over (partition by tweet_date order by tweets desc, lang) as integer) as language_rank,
+        cast(row_number() over (partition by tweet_date order by tweets desc, lang asc) as integer) as language_rank,
         sum(tweets) over (partition by tweet_date) as day_tweets
     from per_language
 )

@@ -20,7 +20,7 @@ busiest_hour as (
         tweet_date,
         hour_of_day as peak_hour_utc,
         tweets as peak_hour_tweets,
-        row_number() over (partition by tweet_date order by tweets desc, hour_of_day) as hour_rank
+        row_number() over (partition by tweet_date order by tweets desc, hour_of_day asc) as hour_rank
     from {{ ref('tweets_per_hour') }}
     where tweet_date in (select tweet_date from per_day)
 )

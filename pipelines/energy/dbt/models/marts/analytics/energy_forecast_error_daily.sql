@@ -1,10 +1,14 @@
 -- The demand model against metered actuals per reading date and segment, over the (region, hour)
 -- cells that have both. Replaces the dates a run touched.
 with cells as (
-    select reading_date, segment, metered_kwh, forecast_kwh
+    select
+        reading_date,
+        segment,
+        metered_kwh,
+        forecast_kwh
     from {{ ref('demand_price_elasticity') }}
     where forecast_kwh is not null and metered_kwh > 0
-      and reading_date in (select reading_date from ({{ changed_reading_dates() }}) as changed)
+        and reading_date in (select reading_date from ({{ changed_reading_dates() }}) as changed)
 )
 
 select

@@ -8,10 +8,15 @@ with changed_weeks as (
 ),
 
 cells as (
-    select week_start, reading_date, segment, metered_kwh, forecast_kwh
+    select
+        week_start,
+        reading_date,
+        segment,
+        metered_kwh,
+        forecast_kwh
     from {{ ref('demand_price_elasticity') }}
     where forecast_kwh is not null and metered_kwh > 0
-      and week_start in (select week_start from changed_weeks)
+        and week_start in (select week_start from changed_weeks)
 )
 
 select

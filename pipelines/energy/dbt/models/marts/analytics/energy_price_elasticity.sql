@@ -6,17 +6,33 @@
 -- regression and Frisch-Waugh-Lovell for heating degrees: plain aggregates and regr_slope, the same
 -- SQL on DuckDB and Spark. Rules and the reasoning: pipelines/energy/README.md.
 with cells as (
-    select segment, region, reading_hour, reading_date, log_demand as y, log_price as x, heating_degrees as h
+    select
+        segment,
+        region,
+        reading_hour,
+        reading_date,
+        log_demand as y,
+        log_price as x,
+        heating_degrees as h
     from {{ ref('demand_price_elasticity') }}
     where log_demand is not null and log_price is not null and heating_degrees is not null
 ),
 
 regions as (
-    select segment, count(distinct region) as n_regions from cells group by segment
+    select
+        segment,
+        count(distinct region) as n_regions
+    from cells
+    group by segment
 ),
 
 hours as (
-    select segment, reading_hour, count(*) as n_cells from cells group by segment, reading_hour
+    select
+        segment,
+        reading_hour,
+        count(*) as n_cells
+    from cells
+    group by segment, reading_hour
 ),
 
 -- A balanced panel (every region of the segment in every hour kept), so two-way demeaning is exact.
@@ -31,36 +47,54 @@ panel as (
 demeaned as (
     select
         segment,
-        y - avg(y) over (partition by segment, region) - avg(y) over (partition by segment, reading_hour)
-            + avg(y) over (partition by segment) as y,
-        x - avg(x) over (partition by segment, region) - avg(x) over (partition by segment, reading_hour)
-            + avg(x) over (partition by segment) as x,
-        h - avg(h) over (partition by segment, region) - avg(h) over (partition by segment, reading_hour)
-            + avg(h) over (partition by segment) as h
+        (
+            y - avg(y) over (partition by segment, region) - avg(y) over (partition by segment, reading_hour)
+            + avg(y) over (partition by segment)
+        ) as y,
+        (
+            x - avg(x) over (partition by segment, region) - avg(x) over (partition by segment, reading_hour)
+            + avg(x) over (partition by segment)
+        ) as x,
+        (
+            h - avg(h) over (partition by segment, region) - avg(h) over (partition by segment, reading_hour)
+            + avg(h) over (partition by segment)
+        ) as h
     from panel
 ),
 
 -- Frisch-Waugh-Lovell: take heating degrees out of both sides (no heating at all: nothing to take out).
 on_heating as (
-    select segment, coalesce(regr_slope(y, h), 0) as y_on_h, coalesce(regr_slope(x, h), 0) as x_on_h
+    select
+        segment,
+        coalesce(regr_slope(y, h), 0) as y_on_h,
+        coalesce(regr_slope(x, h), 0) as x_on_h
     from demeaned
     group by segment
 ),
 
 residuals as (
-    select demeaned.segment, demeaned.y - on_heating.y_on_h * demeaned.h as y, demeaned.x - on_heating.x_on_h * demeaned.h as x
+    select
+        demeaned.segment,
+        demeaned.y - on_heating.y_on_h * demeaned.h as y,
+        demeaned.x - on_heating.x_on_h * demeaned.h as x
     from demeaned
     inner join on_heating on demeaned.segment = on_heating.segment
 ),
 
 fit as (
-    select segment, regr_slope(y, x) as elasticity, sum(x * x) as sxx, count(*) as observations
+    select
+        segment,
+        regr_slope(y, x) as elasticity,
+        sum(x * x) as sxx,
+        count(*) as observations
     from residuals
     group by segment
 ),
 
 errors as (
-    select residuals.segment, sum((residuals.y - fit.elasticity * residuals.x) * (residuals.y - fit.elasticity * residuals.x)) as sse
+    select
+        residuals.segment,
+        sum((residuals.y - fit.elasticity * residuals.x) * (residuals.y - fit.elasticity * residuals.x)) as sse
     from residuals
     inner join fit on residuals.segment = fit.segment
     group by residuals.segment

@@ -14,7 +14,8 @@ checked as (
         case
             when {{ lakehouse.is_blank('instrument_id') }} then 'missing instrument_id'
             when {{ lakehouse.parse_date('as_of_date') }} is null then 'unparsable as_of_date'
-            when not ({{ lakehouse.is_decimal_text('bid_price') }} and {{ lakehouse.is_decimal_text('ask_price') }}) then 'non-numeric price'
+            when not ({{ lakehouse.is_decimal_text('bid_price') }} and {{ lakehouse.is_decimal_text('ask_price') }})
+                then 'non-numeric price'
             when cast(bid_price as decimal(18, 6)) <= 0
                 or cast(ask_price as decimal(18, 6)) < cast(bid_price as decimal(18, 6)) then 'invalid bid/ask'
             when not {{ lakehouse.is_integer_text('avg_daily_volume') }}
