@@ -72,7 +72,7 @@ def _timestamp(value) -> dt.datetime | None:
         moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
-    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _is(pattern: re.Pattern, value) -> bool:

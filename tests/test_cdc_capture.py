@@ -24,13 +24,10 @@ from lakehouse.cdc import CRASH_POINTS, CaptureError, InjectedCrash
 from lakehouse.cdc.capture import capture
 from lakehouse.cdc.checkpoint import LANDING_SCHEMA
 from lakehouse.cdc.logical import PgOutputDecoder, format_position
+from lakehouse.cdc.source import apply_schema, ensure_slot
 from lakehouse.loader import pipeline_module
-
 from lakehouse.maintenance import maintain_table
 from lakehouse.sources import postgres_server
-from lakehouse.cdc.source import ensure_slot
-from lakehouse.loader import pipeline_module
-
 from lakehouse.writes import write
 
 orders_generator = pipeline_module("orders_cdc")

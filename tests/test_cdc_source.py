@@ -16,14 +16,12 @@ from click.testing import CliRunner
 from conftest import server_home
 from psycopg2.extensions import make_dsn, parse_dsn
 
-from lakehouse.cli import main
-from lakehouse.loader import pipeline_module
-
-from lakehouse.settings import load_settings
-from lakehouse.sources import postgres_server
 from lakehouse.cdc.source import DEFAULT_PUBLICATION as PUBLICATION
 from lakehouse.cdc.source import apply_schema
+from lakehouse.cli import main
 from lakehouse.loader import pipeline_module
+from lakehouse.settings import load_settings
+from lakehouse.sources import postgres_server
 
 orders_generator = pipeline_module("orders_cdc")
 NEW_COLUMN, generate_orders = orders_generator.NEW_COLUMN, orders_generator.generate_orders
@@ -153,7 +151,7 @@ def test_generator_drives_the_trigger_with_every_lifecycle_case(db):
     assert Counter(op for _, op, _, _, _ in audit) == {"I": result.inserts, "U": result.updates, "D": result.deletes}
     assert result.batches == 4 and result.updates > result.inserts and result.deletes > 0
     history: dict[int, list[tuple[str, str]]] = {}
-    for event_id, op, _, raw, xid in audit:
+    for _event_id, op, _, raw, xid in audit:
         history.setdefault(json.loads(raw)["order_id"], []).append((op, xid))
     # Ids are unique across batches: only deliberate re-creations insert an id twice, each after a delete.
     recreated = {order_id for order_id, events in history.items() if [op for op, _ in events].count("I") > 1}

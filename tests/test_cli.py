@@ -21,7 +21,9 @@ from lakehouse.settings import REPO_ROOT, load_settings
 
 @pytest.fixture
 def cities(lakehouse_home):
-    writes.write("raw.cities", pa.table({"id": [1, 2, 3], "name": ["Oslo", "Lima", "Pune"], "population_k": [709, 10_719, 7_764]}))
+    writes.write(
+        "raw.cities", pa.table({"id": [1, 2, 3], "name": ["Oslo", "Lima", "Pune"], "population_k": [709, 10_719, 7_764]})
+    )
     for i in range(4):
         writes.write("raw.visits", pa.table({"city_id": [i % 3 + 1], "visits": [i]}), "append")
 
@@ -62,7 +64,7 @@ def test_tables_lists_every_table_with_its_row_count(cities):
     listed = {row["table"]: row for row in csv.DictReader(io.StringIO(result.stdout))}
     assert {name: int(row["rows"]) for name, row in listed.items()} == {"raw.cities": 3, "raw.visits": 4}
     assert (int(listed["raw.visits"]["snapshots"]), int(listed["raw.visits"]["data_files"])) == (4, 4)
-    assert listed["raw.visits"]["last_commit_utc"].startswith(str(dt.datetime.now(dt.timezone.utc).date()))
+    assert listed["raw.visits"]["last_commit_utc"].startswith(str(dt.datetime.now(dt.UTC).date()))
     human = invoke("tables")
     assert "raw.cities" in human.stdout and "KiB" in human.stdout
 
@@ -80,10 +82,26 @@ def test_maintain_reports_files_and_snapshots(cities, tmp_path, monkeypatch):
 
 def test_quality_shows_the_latest_run_with_a_summary(lakehouse_home, tmp_path):
     results = [
-        {"unique_id": "model.liq.stg_loans", "status": "success", "timing": [], "execution_time": 0.4, "failures": None, "message": "OK"},
-        {"unique_id": "test.liq.not_null_stg_loans_id.x1", "status": "fail", "timing": [], "execution_time": 0.1, "failures": 2, "message": "Got 2 results"},
+        {
+            "unique_id": "model.liq.stg_loans",
+            "status": "success",
+            "timing": [],
+            "execution_time": 0.4,
+            "failures": None,
+            "message": "OK",
+        },
+        {
+            "unique_id": "test.liq.not_null_stg_loans_id.x1",
+            "status": "fail",
+            "timing": [],
+            "execution_time": 0.1,
+            "failures": 2,
+            "message": "Got 2 results",
+        },
     ]
-    (tmp_path / "run_results.json").write_text(json.dumps({"metadata": {"generated_at": "2026-11-20T10:00:00Z"}, "results": results}))
+    (tmp_path / "run_results.json").write_text(
+        json.dumps({"metadata": {"generated_at": "2026-11-20T10:00:00Z"}, "results": results})
+    )
     quality.publish_run_results("liquidity", "run_1", tmp_path)
 
     result = invoke("quality", "--pipeline", "liquidity", "--history", "3")
@@ -107,7 +125,9 @@ def test_quality_explains_failed_and_warned_tests_with_their_failing_rows(lakeho
         {"unique_id": "test.liq.not_null_x.x3", "status": "pass", "timing": [], "execution_time": 0.1, "failures": 0,
          "message": None, "compiled_code": "select 1 as never_shown"},
     ]  # fmt: skip
-    (tmp_path / "run_results.json").write_text(json.dumps({"metadata": {"generated_at": "2026-11-20T10:00:00Z"}, "results": results}))
+    (tmp_path / "run_results.json").write_text(
+        json.dumps({"metadata": {"generated_at": "2026-11-20T10:00:00Z"}, "results": results})
+    )
     quality.publish_run_results("liquidity", "run_1", tmp_path)
 
     out = invoke("quality", "--pipeline", "liquidity").stdout

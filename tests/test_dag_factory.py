@@ -199,7 +199,9 @@ def test_ingest_rerun_of_a_date_replaces_it(fake_pipeline):
     first = run_ingest("fake", "accounts", "2026-11-20", {"callable": "fake_source:rows", "seed": "7", "scale": "1.0"}, "run-1")
     assert first["table"] == "raw.fake_accounts" and first["rows"] == 4
     once = _by_date(load_table("raw.fake_accounts"))
-    second = run_ingest("fake", "accounts", dt.date(2026, 11, 20), {"callable": "fake_source:rows", "seed": "7", "scale": "1.0"}, "run-2")
+    second = run_ingest(
+        "fake", "accounts", dt.date(2026, 11, 20), {"callable": "fake_source:rows", "seed": "7", "scale": "1.0"}, "run-2"
+    )
     table = load_table("raw.fake_accounts")
     assert _by_date(table) == once == {"2026-11-20": [(i + 1, f"A7-{i}", 200 + i) for i in range(4)]}
     assert second["snapshot_id"] == table.current_snapshot().snapshot_id != first["snapshot_id"]

@@ -88,7 +88,10 @@ def test_the_dataset_is_the_one_the_lineage_events_name():
     platform iceberg and the same name, which must be the dataset the assertions are attached to."""
     naming = pytest.importorskip("lakehouse.lineage.naming")
     namespace, name = naming.table_identity("marts.mart_positions")
-    assert datahub.dataset_urn("marts.mart_positions") == f"urn:li:dataset:(urn:li:dataPlatform:{namespace.split(':')[0]},{name},PROD)"
+    assert (
+        datahub.dataset_urn("marts.mart_positions")
+        == f"urn:li:dataset:(urn:li:dataPlatform:{namespace.split(':')[0]},{name},PROD)"
+    )
 
 
 def test_every_test_result_is_an_assertion_with_a_run_event(dbt_run, built):
@@ -134,8 +137,14 @@ def test_passing_checks_map_to_datahub_operators(built):
     assert (countries.operator, countries.parameters.value.type) == ("IN", "SET")
     assert json.loads(countries.parameters.value.value) == ["NO", "PE", "IN"]
     positive = aspects_of(built[0], "lakehouse_positive_when_not_null_orders_amount")["assertionInfo"].customAssertion
-    assert (positive.operator, positive.parameters.value.value, positive.nativeType) == ("GREATER_THAN", "0", "lakehouse.positive_when_not_null")
-    grain = aspects_of(built[0], "lakehouse_unique_combination_of_columns_orders_order_id__customer_id")["assertionInfo"].customAssertion
+    assert (positive.operator, positive.parameters.value.value, positive.nativeType) == (
+        "GREATER_THAN",
+        "0",
+        "lakehouse.positive_when_not_null",
+    )
+    grain = aspects_of(built[0], "lakehouse_unique_combination_of_columns_orders_order_id__customer_id")[
+        "assertionInfo"
+    ].customAssertion
     assert grain.scope == "DATASET_ROWS" and [f.rsplit(",", 1)[1] for f in grain.fields] == ["order_id)", "customer_id)"]
 
 
@@ -173,7 +182,12 @@ def test_a_singular_test_is_a_sql_assertion(built):
     info, result = aspects["assertionInfo"], aspects["assertionRunEvent"].result
     assert info.type == AssertionTypeClass.SQL
     sql = info.sqlAssertion
-    assert (sql.type, sql.entity, sql.operator, sql.parameters.value.value) == ("METRIC", datahub.dataset_urn("staging.orders"), "EQUAL_TO", "0")
+    assert (sql.type, sql.entity, sql.operator, sql.parameters.value.value) == (
+        "METRIC",
+        datahub.dataset_urn("staging.orders"),
+        "EQUAL_TO",
+        "0",
+    )
     assert sql.statement.startswith("select count(*) from (") and "where amount > 6" in sql.statement
     assert (result.type, result.unexpectedCount, result.actualAggValue) == ("FAILURE", 1, 1.0)
 
@@ -258,7 +272,10 @@ def test_with_a_gms_the_assertions_are_sent_over_rest_with_the_token(dbt_run, bu
     published = datahub.publish_assertions("quality_fixture", RUN_ID, target, results=built[1])
     assert published.destination == gms.url
 
-    assert [(r["method"], r["path"]) for r in gms.requests] == [("GET", "/config"), ("POST", "/aspects?action=ingestProposalBatch")]
+    assert [(r["method"], r["path"]) for r in gms.requests] == [
+        ("GET", "/config"),
+        ("POST", "/aspects?action=ingestProposalBatch"),
+    ]
     assert {r["headers"]["Authorization"] for r in gms.requests} == {f"Bearer {TOKEN}"}
     proposals = gms.requests[1]["body"]["proposals"]
     assert len(proposals) == len(built[0].proposals) == 54

@@ -34,9 +34,8 @@ from dbt.cli.main import dbtRunner
 from lakehouse import compute
 from lakehouse.catalog import _catalog_for, load_table
 from lakehouse.files import table_map
-from lakehouse.loader import pipeline_module
-
 from lakehouse.ingest import IngestError, run_ingest
+from lakehouse.loader import pipeline_module
 from lakehouse.objectstore import filesystem, join
 from lakehouse.pipeline import IngestSource, get_pipeline
 from lakehouse.settings import REPO_ROOT, load_settings
@@ -127,9 +126,16 @@ def oracle_forecast_errors(root: str) -> tuple[dict, dict]:
     zones = {r["region"]: r["zone"] for r in source_rows(root, "price_zones") if not blank(r["region"]) and not blank(r["zone"])}
     tariffs = {r["tariff_id"] for r in source_rows(root, "tariffs") if not blank(r["tariff_id"])}
     customers = latest(
-        [r for r in source_rows(root, "customers")
-         if not blank(r["customer_id"]) and r["segment"] in energy.SEGMENTS and r["region"] in zones and r["tariff_id"] in tariffs],
-        key=lambda r: r["customer_id"], order=lambda r: (r["_file"], r["_row"]),
+        [
+            r
+            for r in source_rows(root, "customers")
+            if not blank(r["customer_id"])
+            and r["segment"] in energy.SEGMENTS
+            and r["region"] in zones
+            and r["tariff_id"] in tariffs
+        ],
+        key=lambda r: r["customer_id"],
+        order=lambda r: (r["_file"], r["_row"]),
     )
     segment_region = {r["customer_id"]: (r["segment"], r["region"]) for r in customers}
     readings = latest(
@@ -140,9 +146,17 @@ def oracle_forecast_errors(root: str) -> tuple[dict, dict]:
         order=lambda r: (r["read_at"] is not None, r["read_at"] or dt.datetime.min, r["_file"], r["_row"]),
     )
     forecasts = latest(
-        [r for r in source_rows(root, "demand_forecast")
-         if not blank(r["segment"]) and not blank(r["region"]) and r["forecast_hour"] is not None
-         and r["forecast_kwh"] is not None and r["forecast_kwh"] >= 0 and r["segment"] in energy.SEGMENTS and r["region"] in zones],
+        [
+            r
+            for r in source_rows(root, "demand_forecast")
+            if not blank(r["segment"])
+            and not blank(r["region"])
+            and r["forecast_hour"] is not None
+            and r["forecast_kwh"] is not None
+            and r["forecast_kwh"] >= 0
+            and r["segment"] in energy.SEGMENTS
+            and r["region"] in zones
+        ],
         key=lambda r: (r["segment"], r["region"], r["forecast_hour"]),
         order=lambda r: (r["issued_at"] is not None, r["issued_at"] or dt.datetime.min, r["_file"], r["_row"]),
     )
@@ -366,7 +380,11 @@ def test_every_raw_row_is_staged_or_quarantined_with_a_reason(lake):
     }
     assert lake.reasons["weather"] == {"missing temperature_c", "implausible temperature_c", "unknown region",
                                        "duplicate observation: superseded by a later one"}
-    assert lake.reasons["day_ahead_prices"] <= {"missing price_eur_mwh", "unknown zone", "duplicate price: superseded by a later one"}
+    assert lake.reasons["day_ahead_prices"] <= {
+        "missing price_eur_mwh",
+        "unknown zone",
+        "duplicate price: superseded by a later one",
+    }
     assert lake.reasons["demand_forecast"] and lake.reasons["customers"]
     assert lake.reasons["tariffs"] == lake.reasons["calendar"] == lake.reasons["price_zones"] == set()
 

@@ -211,7 +211,9 @@ def test_column_lineage_of_models_reaches_the_raw_columns(runs):
         [output] = [o for o in _of(events, task_id)["outputs"] if o["name"] == table]
         return {(f["name"], f["field"]) for f in output["facets"]["columnLineage"]["fields"][column]["inputFields"]}
 
-    assert ("staging.stg_positions_loans", "notional_amount") in sources("dbt.mart_positions.run", "marts.mart_positions", "notional_usd")
+    assert ("staging.stg_positions_loans", "notional_amount") in sources(
+        "dbt.mart_positions.run", "marts.mart_positions", "notional_usd"
+    )
     assert ("raw.currencies", "usd_rate") in sources("dbt.mart_positions.run", "marts.mart_positions", "notional_usd")
     assert sources("dbt.stg_positions_loans.run", "staging.stg_positions_loans", "notional_amount") == {
         ("raw.positions_loans", "notional_cents")}
@@ -220,8 +222,13 @@ def test_column_lineage_of_models_reaches_the_raw_columns(runs):
 @pytest.mark.e2e
 def test_lineage_command_prints_the_tree_and_draws_an_svg(runs, tmp_path):
     out = tmp_path / "positions.svg"
-    done = subprocess.run([LAKEHOUSE, "lineage", "marts.mart_positions", "--out", str(out)], env=_env(runs["home"], COLUMNS="300"),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [LAKEHOUSE, "lineage", "marts.mart_positions", "--out", str(out)],
+        env=_env(runs["home"], COLUMNS="300"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
     for name in ("raw.positions_loans", "raw.positions_deposits", "staging.stg_positions_loans", "ingest_positions_loans",
@@ -287,7 +294,11 @@ def test_the_http_transport_sends_every_event_with_the_api_key_that_is_never_log
 def test_dbt_names_map_onto_the_lakehouse_identity(lakehouse_home):
     from lakehouse.lineage.naming import from_dbt, table_identity
 
-    assert from_dbt("duckdb://:memory:", "memory.raw.market_data") == (ICEBERG, "raw.market_data") == table_identity("raw.market_data")
+    assert (
+        from_dbt("duckdb://:memory:", "memory.raw.market_data")
+        == (ICEBERG, "raw.market_data")
+        == table_identity("raw.market_data")
+    )
     assert from_dbt("duckdb://:memory:", '"memory"."marts"."mart_positions"') == (ICEBERG, "marts.mart_positions")
     assert from_dbt("duckdb://:memory:", "staging.stg_market_data") == (ICEBERG, "staging.stg_market_data")
     assert from_dbt("duckdb://:memory:", "final") is None  # a CTE
@@ -350,8 +361,11 @@ def test_the_token_provider_reads_the_key_when_sending(monkeypatch):
 
 def test_json_lines_appends_from_many_processes_never_interleave(tmp_path):
     path = tmp_path / "events.jsonl"
-    code = ("import sys; from pathlib import Path; from lakehouse.lineage.transport import append_line\n"
-            "for i in range(50): append_line(Path(sys.argv[1]), '{\"w\": %s, \"i\": %d, \"pad\": \"%s\"}' % (sys.argv[2], i, 'x' * 20000))")
+    code = (
+        "import sys; from pathlib import Path; from lakehouse.lineage.transport import append_line\n"
+        "for i in range(50):\n"
+        '    append_line(Path(sys.argv[1]), \'{"w": %s, "i": %d, "pad": "%s"}\' % (sys.argv[2], i, \'x\' * 20000))'
+    )
     workers = [subprocess.Popen([sys.executable, "-c", code, str(path), str(w)]) for w in range(4)]
     assert all(w.wait(timeout=120) == 0 for w in workers)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -414,8 +428,14 @@ def test_the_drawing_is_valid_svg_for_any_graph():
     from lakehouse.lineage.render import svg
 
     def event(job, inputs, outputs):
-        return {"eventType": "COMPLETE", "eventTime": "t", "run": {"runId": job}, "job": {"namespace": "lh", "name": job},
-                "inputs": [{"namespace": "n", "name": i} for i in inputs], "outputs": [{"namespace": "n", "name": o} for o in outputs]}
+        return {
+            "eventType": "COMPLETE",
+            "eventTime": "t",
+            "run": {"runId": job},
+            "job": {"namespace": "lh", "name": job},
+            "inputs": [{"namespace": "n", "name": i} for i in inputs],
+            "outputs": [{"namespace": "n", "name": o} for o in outputs],
+        }
 
     # A cycle, a long edge, a name that needs escaping.
     graph = LineageGraph.from_events([event("a", ["x<&>"], ["y"]), event("b", ["y"], ["z"]), event("c", ["z"], ["x<&>"]),
@@ -446,9 +466,19 @@ def test_each_ingest_kind_and_delivery_names_its_sources_and_targets(lakehouse_h
     kwargs = {"pipeline_name": "tweets", "source_name": "tweets", "batch_date": "2026-11-19", "options": options}
     landed = task_lineage("ingest", kwargs, None, "start")
     assert ids(landed.inputs) == [("file", str(lakehouse_home / "landing/tweets/tweets_2026-11-19.tsv"))]
-    done = task_lineage("ingest", kwargs, {"table": "raw.tweets", "rows": 5, "file": "s3://bucket/t.tsv",
-                                           "raw_zone": "s3://bucket/raw_zone/tweets/t.tsv", "quarantine": "quarantine.rejected_tweets",
-                                           "rejected": 1}, "complete")
+    done = task_lineage(
+        "ingest",
+        kwargs,
+        {
+            "table": "raw.tweets",
+            "rows": 5,
+            "file": "s3://bucket/t.tsv",
+            "raw_zone": "s3://bucket/raw_zone/tweets/t.tsv",
+            "quarantine": "quarantine.rejected_tweets",
+            "rejected": 1,
+        },
+        "complete",
+    )
     assert ids(done.inputs) == [("s3://bucket", "t.tsv")]
     assert ids(done.outputs) == [(ICEBERG, "raw.tweets"), (ICEBERG, "quarantine.rejected_tweets"),
                                  ("s3://bucket", "raw_zone/tweets/t.tsv")]

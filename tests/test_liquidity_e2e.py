@@ -133,7 +133,9 @@ def test_ingest_tasks_run_at_the_same_time_under_the_local_executor(tmp_path):
     if out["state"] != "success":  # say which task failed and why, from the run's own log
         failed = {task: state for task, state in out["states"].items() if state != "success"}
         task_logs = sorted((tmp_path / "logs" / "airflow").rglob("*.log"))
-        tails = [f"--- {path}\n{path.read_text(errors='replace')[-2000:]}" for path in task_logs if any(t in str(path) for t in failed)]
+        tails = [
+            f"--- {path}\n{path.read_text(errors='replace')[-2000:]}" for path in task_logs if any(t in str(path) for t in failed)
+        ]
         pytest.fail(f"{failed} {out['error']}\n{Path(out['log']).read_text(errors='replace')[-3000:]}\n" + "\n".join(tails[:3]))
     windows = [tuple(map(dt.datetime.fromisoformat, times)) for task, times in out["times"].items() if task.startswith("ingest_")]
     assert len(windows) == 3

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from pyarrow import fs
 
-from lakehouse.settings import load_settings
 from lakehouse import cli, maintenance, writes
 from lakehouse.catalog import load_table
+from lakehouse.settings import load_settings
 
 TABLE = "raw.events"
 
@@ -31,7 +31,7 @@ def batch(i: int) -> pa.Table:
             "id": ids,
             "region": ["eu" if i % 2 else "us"] * 10,
             "amount": [float(x) / 3 for x in ids],
-            "ts": pa.array([dt.datetime(2026, 11, 1 + i % 2, i % 24, tzinfo=dt.timezone.utc)] * 10, pa.timestamp("us", tz="UTC")),
+            "ts": pa.array([dt.datetime(2026, 11, 1 + i % 2, i % 24, tzinfo=dt.UTC)] * 10, pa.timestamp("us", tz="UTC")),
         }
     )
 
@@ -62,7 +62,7 @@ def events(lakehouse_home):
     # Margins wide enough that the cutoff (now - retention, taken inside maintain after compaction,
     # which a busy machine slows down) stays between the halves.
     time.sleep(2)
-    between = dt.datetime.now(dt.timezone.utc)
+    between = dt.datetime.now(dt.UTC)
     time.sleep(2)
     for i in range(10, 20):
         writes.write(TABLE, batch(i), "append", partition_by=["region"])
@@ -70,7 +70,7 @@ def events(lakehouse_home):
 
 
 def hours_since(moment: dt.datetime) -> float:
-    return (dt.datetime.now(dt.timezone.utc) - moment).total_seconds() / 3600
+    return (dt.datetime.now(dt.UTC) - moment).total_seconds() / 3600
 
 
 def test_compaction_leaves_one_file_per_partition_and_the_same_rows(events):
@@ -118,7 +118,9 @@ def test_expiry_keeps_the_newest_snapshots_and_tagged_ones(events):
     tagged_rows = rows_of(table, tagged)
     newest = [s.snapshot_id for s in table.snapshots()[-3:]]
 
-    report = maintain(retention_hours=0, min_snapshots_to_keep=3, target_file_size_mb=0.000001)  # every file is big: no compaction
+    report = maintain(
+        retention_hours=0, min_snapshots_to_keep=3, target_file_size_mb=0.000001
+    )  # every file is big: no compaction
 
     table = load_table(TABLE)
     assert report.compacted_partitions == 0
@@ -153,7 +155,7 @@ def test_compaction_of_a_day_partitioned_table(lakehouse_home):
 
 
 def test_only_small_files_are_merged(lakehouse_home):
-    for i in range(4):
+    for _i in range(4):
         writes.write("raw.mixed", batch(0), "append")
     size = min(t.file.file_size_in_bytes for t in load_table("raw.mixed").scan().plan_files())
     # Room for two files per output file: 4 files -> 2.
@@ -202,8 +204,20 @@ def test_maintain_pipeline_covers_raw_and_dbt_built_tables(lakehouse_home, tmp_p
         "maintenance: {snapshot_retention_hours: 0, min_snapshots_to_keep: 1, target_file_size_mb: 64, orphan_grace_hours: 0}\n"
     )
     nodes = {
-        "model.demo.mart_events": {"resource_type": "model", "schema": "marts", "alias": "mart_events", "name": "mart_events", "config": {"materialized": "table"}},
-        "model.demo.v_events": {"resource_type": "model", "schema": "marts", "alias": "v_events", "name": "v_events", "config": {"materialized": "view"}},
+        "model.demo.mart_events": {
+            "resource_type": "model",
+            "schema": "marts",
+            "alias": "mart_events",
+            "name": "mart_events",
+            "config": {"materialized": "table"},
+        },
+        "model.demo.v_events": {
+            "resource_type": "model",
+            "schema": "marts",
+            "alias": "v_events",
+            "name": "v_events",
+            "config": {"materialized": "view"},
+        },
         "test.demo.not_null": {"resource_type": "test", "schema": "marts", "alias": "not_null", "name": "not_null", "config": {}},
     }
     manifest = load_settings().manifest_dir("demo") / "manifest.json"

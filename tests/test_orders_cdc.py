@@ -28,11 +28,10 @@ from lakehouse import compute
 from lakehouse.catalog import load_table
 from lakehouse.cdc.capture import capture
 from lakehouse.cdc.checkpoint import LANDING_SCHEMA
+from lakehouse.cdc.source import ensure_slot
 from lakehouse.loader import pipeline_module
-
 from lakehouse.settings import REPO_ROOT
 from lakehouse.sources import postgres_server
-from lakehouse.cdc.source import ensure_slot
 from lakehouse.writes import write
 
 orders_generator = pipeline_module("orders_cdc")
@@ -189,7 +188,9 @@ def assert_orders_equal_postgres(dsn: str) -> dict[int, dict]:
     table = compute.connect().sql("select * from marts.orders").to_arrow_table()
     # public.orders' columns, in its order, plus the capture position and arrival of each row's
     # latest event (the next run's watermark); a column added later in PostgreSQL comes after them.
-    assert [c for c in table.column_names if c not in CAPTURE_COLUMNS] == columns, "marts.orders has other columns than public.orders"
+    assert [c for c in table.column_names if c not in CAPTURE_COLUMNS] == columns, (
+        "marts.orders has other columns than public.orders"
+    )
     assert set(CAPTURE_COLUMNS) <= set(table.column_names)
     actual = {row["order_id"]: row for row in table.to_pylist()}
     assert actual.keys() == expected.keys(), (

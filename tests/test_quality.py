@@ -77,7 +77,9 @@ def write_manifest(folder: Path) -> None:
             "test", "assert_positions_balance", "marts", depends_on={"nodes": ["model.liq.mart_positions"]},
         ),
     }
-    (folder / "manifest.json").write_text(json.dumps({"metadata": {"dbt_schema_version": MANIFEST_SCHEMA}, "nodes": nodes, "sources": {}}))
+    (folder / "manifest.json").write_text(
+        json.dumps({"metadata": {"dbt_schema_version": MANIFEST_SCHEMA}, "nodes": nodes, "sources": {}})
+    )
 
 
 @pytest.fixture
@@ -85,11 +87,21 @@ def dbt_target(tmp_path) -> Path:
     """What the DAG keeps of one run: a run_results.json per dbt task (Cosmos runs dbt once per task), one manifest on top."""
     target = tmp_path / "run_artifacts"
     write_run_results(target / "seed_currencies", [result("seed.liq.currencies", "success")])
-    write_run_results(target / "stg_loans_run", [result("model.liq.stg_loans", "success", failures=0, message="OK", seconds=1.25)])
-    write_run_results(target / "stg_loans_test", [
-        result("test.liq.not_null_stg_loans_position_id.a1", "pass", failures=0),
-        result("test.liq.accepted_values_stg_loans_currency.b2", "warn", failures=3, message="Got 3 results, configured to warn if != 0"),
-    ])
+    write_run_results(
+        target / "stg_loans_run", [result("model.liq.stg_loans", "success", failures=0, message="OK", seconds=1.25)]
+    )
+    write_run_results(
+        target / "stg_loans_test",
+        [
+            result("test.liq.not_null_stg_loans_position_id.a1", "pass", failures=0),
+            result(
+                "test.liq.accepted_values_stg_loans_currency.b2",
+                "warn",
+                failures=3,
+                message="Got 3 results, configured to warn if != 0",
+            ),
+        ],
+    )
     write_run_results(target / "mart_positions" / "nested", [
         result("model.liq.mart_positions", "error", message="Binder Error: column x not found"),
         result("test.liq.assert_positions_balance", "skipped"),
@@ -112,7 +124,11 @@ def test_one_row_per_node_with_status_counts_and_tested_model(lakehouse_home, db
     assert Counter(r["status"] for r in rows.values()) == {"success": 2, "pass": 1, "warn": 1, "error": 1, "skipped": 1}
     assert Counter(r["node_type"] for r in rows.values()) == {"model": 2, "test": 3, "seed": 1}
     warn = rows["test.liq.accepted_values_stg_loans_currency.b2"]
-    assert (warn["failures"], warn["tested_model"], warn["node_name"]) == (3, "staging.stg_loans", "accepted_values_stg_loans_currency")
+    assert (warn["failures"], warn["tested_model"], warn["node_name"]) == (
+        3,
+        "staging.stg_loans",
+        "accepted_values_stg_loans_currency",
+    )
     assert rows["test.liq.assert_positions_balance"]["tested_model"] == "marts.mart_positions"
     model = rows["model.liq.stg_loans"]
     assert model["failures"] is None and model["tested_model"] is None and model["execution_time_s"] == 1.25
@@ -137,7 +153,9 @@ def test_publishing_a_run_twice_replaces_its_rows(lakehouse_home, dbt_target):
 def test_latest_results_are_those_of_the_last_run(lakehouse_home, dbt_target, tmp_path):
     quality.publish_run_results("liquidity", "run_1", dbt_target)
     later = tmp_path / "later"
-    write_run_results(later, [result("model.liq.stg_loans", "success", completed="2026-11-21T10:00:05Z")], generated_at="2026-11-21T10:00:06Z")
+    write_run_results(
+        later, [result("model.liq.stg_loans", "success", completed="2026-11-21T10:00:05Z")], generated_at="2026-11-21T10:00:06Z"
+    )
     quality.publish_run_results("liquidity", "run_2", later)
 
     latest = quality.latest_results()

@@ -28,14 +28,13 @@ from psycopg2.extensions import make_dsn, parse_dsn
 
 from lakehouse import compute
 from lakehouse.catalog import _catalog_for, load_table
-from lakehouse.loader import pipeline_module
-
 from lakehouse.identifiers import quote
 from lakehouse.ingest import run_ingest
+from lakehouse.loader import pipeline_module
 from lakehouse.pipeline import Delivery, get_pipeline
-from lakehouse.testing import rendered_options
 from lakehouse.settings import REPO_ROOT
 from lakehouse.sources import postgres_server
+from lakehouse.testing import rendered_options
 
 write_tweets = pipeline_module("tweets").write_tweets
 
@@ -377,7 +376,9 @@ def test_every_line_is_landed_deduplicated_or_quarantined_and_the_marts_count_th
     # Loading day 1 again, then its daily dbt run: the same tables, nothing doubled.
     before = {name: table_contents(name) for name in ("raw.tweets", "quarantine.rejected_tweets", "staging.stg_tweets")}
     again = run_ingest("tweets", "tweets", DAY1, ingest_options(sources[DAY1]), run_id="test-again")
-    assert {k: again[k] for k in ("rows", "duplicates", "rejected")} == {k: results[DAY1][k] for k in ("rows", "duplicates", "rejected")}
+    assert {k: again[k] for k in ("rows", "duplicates", "rejected")} == {
+        k: results[DAY1][k] for k in ("rows", "duplicates", "rejected")
+    }
     dbt("build", day=DAY1)
     assert {name: table_contents(name) for name in before} == before
     assert_marts_equal(lake_marts(), expected)
@@ -549,7 +550,7 @@ def task_states(home: Path) -> dict[str, dict[str, str]]:
 @pytest.mark.e2e
 def test_a_daily_run_and_its_rerun_through_airflow_fill_postgres_once(e2e_home):
     snapshots = []
-    for attempt in range(2):
+    for _attempt in range(2):
         done = run_cli(e2e_home, "run", "tweets", "--date", str(DAY2), "--conf", "simulate_rows=400",
                        "--conf", "simulate_bad_rate=0.05")
         assert done.returncode == 0, f"{done.stdout[-3000:]}{done.stderr[-3000:]}"

@@ -19,9 +19,8 @@ import pytest
 
 from lakehouse import compute, quality
 from lakehouse.catalog import _catalog_for
-from lakehouse.loader import pipeline_module
-
 from lakehouse.ingest import run_ingest
+from lakehouse.loader import pipeline_module
 from lakehouse.pipeline import get_pipeline
 
 generator = pipeline_module("liquidity")

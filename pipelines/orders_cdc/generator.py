@@ -24,7 +24,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
-
 from faker import Faker
 from psycopg2.extras import execute_values
 

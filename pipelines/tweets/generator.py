@@ -138,7 +138,10 @@ class _Authors:
 
 def _text(lang: str, rng: random.Random, pools: dict, authors: _Authors) -> str:
     if lang == "und":
-        parts = [rng.choice(EMOJI) * rng.randint(1, 3), f"https://t.co/{''.join(rng.choices(string.ascii_letters + string.digits, k=10))}"]
+        parts = [
+            rng.choice(EMOJI) * rng.randint(1, 3),
+            f"https://t.co/{''.join(rng.choices(string.ascii_letters + string.digits, k=10))}",
+        ]
         return " ".join(rng.sample(parts, len(parts)))
     text = rng.choice(pools[lang])
     roll = rng.random()
@@ -297,10 +300,19 @@ def write_tweets(out: str, *, rows: int = 2000, day: dt.date | str = dt.date(202
             utc = start + dt.timedelta(milliseconds=rng.randrange(86_400_000)) - dt.timedelta(days=1 if late else 0)
             millis = int(utc.timestamp() * 1000)
             tweet_id = ((millis - TWITTER_EPOCH_MS) << 22) | (index & 0x3FFFFF)
-            lang = authors.langs[author] if rng.random() < 0.9 else _weighted([(l, s) for l, _, s in LANGUAGES], rng)
+            lang = (
+                authors.langs[author] if rng.random() < 0.9 else _weighted([(code, share) for code, _, share in LANGUAGES], rng)
+            )
             retweets, likes = _counts(rng)
-            fields = [str(tweet_id), authors.names[author], format_created_at(utc.replace(microsecond=0), authors.offsets[author]),
-                      escape(_text(lang, rng, pools, authors)), lang, str(retweets), str(likes)]
+            fields = [
+                str(tweet_id),
+                authors.names[author],
+                format_created_at(utc.replace(microsecond=0), authors.offsets[author]),
+                escape(_text(lang, rng, pools, authors)),
+                lang,
+                str(retweets),
+                str(likes),
+            ]
             if rng.random() < bad_rate:
                 kind = rng.choice(BAD_KINDS)
                 for part in _bad_line(kind, fields, rng):

@@ -166,7 +166,9 @@ def quality(pipeline: str | None, history: int) -> None:
 
 @main.command("lineage")
 @click.argument("table", required=False)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="SVG, or .html, to write (default <home>/lineage/<TABLE>.svg).")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="SVG, or .html, to write (default <home>/lineage/<TABLE>.svg)."
+)
 @click.option("--depth", type=click.IntRange(min=1), default=50, show_default=True, help="Levels of jobs shown each way.")
 def lineage_command(table: str | None, out: Path | None, depth: int) -> None:
     """Upstream and downstream of TABLE (default: everything), columns included, from the OpenLineage events; draws it."""

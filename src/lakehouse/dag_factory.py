@@ -10,7 +10,6 @@ so parsing the DAG file stays fast.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import shutil
@@ -230,7 +229,10 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
             trigger_rule="all_done",  # record the results of a failed dbt run too
         )
         maintain = LineagePythonOperator(
-            task_id=MAINTAIN_TASK_ID, lineage_kind="maintain", python_callable=_maintain, op_kwargs={"pipeline_name": pipeline.name}
+            task_id=MAINTAIN_TASK_ID,
+            lineage_kind="maintain",
+            python_callable=_maintain,
+            op_kwargs={"pipeline_name": pipeline.name},
         )
         deliver = [
             LineagePythonOperator(

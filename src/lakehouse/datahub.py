@@ -223,7 +223,8 @@ def _data_test_info(node: dict, target: Target, compiled_sql: str | None) -> tup
                        logic=f"no two rows share ({', '.join(target.columns)})", **common)  # fmt: skip
     elif qualified == "lakehouse.positive_when_not_null":
         info = _custom(target, scope=column, aggregation=AssertionStdAggregationClass.IDENTITY,
-                       operator=AssertionStdOperatorClass.GREATER_THAN, parameters=std(value=_parameter(0)), **common)  # fmt: skip
+                       operator=AssertionStdOperatorClass.GREATER_THAN, parameters=std(value=_parameter(0)),
+                       **common)  # fmt: skip
     elif qualified == "lakehouse.daily_metric_zscore_within":
         threshold = float(kwargs.get("threshold", 4))
         by = kwargs.get("group_by") or []

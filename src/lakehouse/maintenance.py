@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import os
 import posixpath
 import time
@@ -37,10 +36,8 @@ from pyiceberg.utils.concurrent import ExecutorFactory
 
 from . import objectstore
 from .catalog import list_tables, load_table
-from .identifiers import InvalidIdentifier, split_table_name
 from .dbt_artifacts import pipeline_tables
 from .pipeline import Maintenance, discover_pipelines, get_pipeline
-from .settings import load_settings
 
 MB = 1024 * 1024
 COMMIT_ATTEMPTS = 3
@@ -136,25 +133,27 @@ def _rewrite(table: Table, plan: dict[str, list[list[FileScanTask]]]) -> None:
     PyIceberg refuses the commit (CommitFailedException/ValidationException) and nothing changes.
     """
     counter = itertools.count()  # one counter: file names are <counter>-<commit uuid>, so calls must not reuse numbers
-    with table.transaction() as tx:
-        with tx.update_snapshot(snapshot_properties={"lakehouse.operation": "compaction"}).overwrite() as rewrite:
-            metadata: TableMetadata = tx.table_metadata
-            read, written = 0, 0
-            for bins in plan.values():
-                for files in bins:
-                    rows = ArrowScan(metadata, table.io, metadata.schema(), AlwaysTrue()).to_table(files)
-                    # PyIceberg splits output by in-memory Arrow size; a bin was sized on disk to make
-                    # one file, so raise the split size above the bin's Arrow size.
-                    split_at = {TableProperties.WRITE_TARGET_FILE_SIZE_BYTES: str(rows.nbytes + MB)}
-                    sized = metadata.model_copy(update={"properties": {**metadata.properties, **split_at}})
-                    for data_file in _dataframe_to_data_files(sized, rows, table.io, rewrite.commit_uuid, counter):
-                        rewrite.append_data_file(data_file)
-                        written += data_file.record_count
-                    for task in files:
-                        rewrite.delete_data_file(task.file)
-                        read += task.file.record_count
-            if read != written:  # raising here abandons the transaction: nothing is committed
-                raise RuntimeError(f"compaction of {table.name()} read {read} rows but wrote {written}")
+    with (
+        table.transaction() as tx,
+        tx.update_snapshot(snapshot_properties={"lakehouse.operation": "compaction"}).overwrite() as rewrite,
+    ):
+        metadata: TableMetadata = tx.table_metadata
+        read, written = 0, 0
+        for bins in plan.values():
+            for files in bins:
+                rows = ArrowScan(metadata, table.io, metadata.schema(), AlwaysTrue()).to_table(files)
+                # PyIceberg splits output by in-memory Arrow size; a bin was sized on disk to make
+                # one file, so raise the split size above the bin's Arrow size.
+                split_at = {TableProperties.WRITE_TARGET_FILE_SIZE_BYTES: str(rows.nbytes + MB)}
+                sized = metadata.model_copy(update={"properties": {**metadata.properties, **split_at}})
+                for data_file in _dataframe_to_data_files(sized, rows, table.io, rewrite.commit_uuid, counter):
+                    rewrite.append_data_file(data_file)
+                    written += data_file.record_count
+                for task in files:
+                    rewrite.delete_data_file(task.file)
+                    read += task.file.record_count
+        if read != written:  # raising here abandons the transaction: nothing is committed
+            raise RuntimeError(f"compaction of {table.name()} read {read} rows but wrote {written}")
 
 
 def snapshots_to_expire(
@@ -452,7 +451,7 @@ def maintain_table(
     )
     plan, report.notes = plan_compaction(table, target_bytes)
     report.compacted_partitions = len(plan)
-    older_than = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=retention_hours)
+    older_than = dt.datetime.now(dt.UTC) - dt.timedelta(hours=retention_hours)
 
     if dry_run:
         bins = [files for partition in plan.values() for files in partition]
@@ -535,7 +534,7 @@ def maintain_tables(
 
 
 def _utc(timestamp_ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC)
 
 
 def describe_tables() -> list[dict]:

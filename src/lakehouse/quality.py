@@ -16,17 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.expressions import And, EqualTo
 
 from . import writes
-from .engines import get_engine
-from .settings import load_settings
 from .catalog import load_table
 from .dbt_artifacts import load_run_artifacts, node, tested_table
+from .engines import get_engine
+from .settings import load_settings
 
 TABLE = "audit.dq_results"
 
@@ -61,7 +60,7 @@ def _timestamp(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     value = dt.datetime.fromisoformat(text)
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _freshness_message(result: dict) -> str | None:
@@ -87,7 +86,7 @@ def _node_name(node: dict | None, unique_id: str) -> str:
 
 
 def _finished(row: dict) -> dt.datetime:
-    return row["completed_at"] or dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+    return row["completed_at"] or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 class _FailingRows:
@@ -118,7 +117,7 @@ def collect_results(pipeline_name: str, run_id: str, target_dir: str | Path, *, 
     lakehouse (its compiled SQL from run_results.json) into ``failing_rows``.
     """
     artifacts, manifest = load_run_artifacts(Path(target_dir))
-    published_at = dt.datetime.now(dt.timezone.utc)
+    published_at = dt.datetime.now(dt.UTC)
     rows: dict[str, dict] = {}
     compiled: dict[str, str | None] = {}
     for path, artifact in artifacts:

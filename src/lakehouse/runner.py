@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import get_catalog
-from .identifiers import quote, split_table_name
 from .lineage.config import lineage_environment
 from .pipeline import Pipeline, discover_pipelines, get_pipeline
 from .settings import REPO_ROOT, Settings, load_settings
@@ -82,7 +81,7 @@ def airflow_environment(settings: Settings, executor: str | None = None) -> dict
 def _prepare_airflow(settings: Settings, executor: str | None) -> None:
     env = airflow_environment(settings, executor)
     database = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    if "airflow.settings" in sys.modules and sys.modules["airflow.settings"].SQL_ALCHEMY_CONN != database:
+    if "airflow.settings" in sys.modules and database != sys.modules["airflow.settings"].SQL_ALCHEMY_CONN:
         raise RuntimeError(
             "Airflow was imported, and configured, before the lakehouse runner could point it at "
             f"{settings.airflow_home}: run pipelines from a fresh process"
@@ -353,7 +352,9 @@ def _run_one(pipeline: Pipeline, logical_date: dt.date, conf: dict | None, on_pr
         for ti in run.get_task_instances():
             result.task_states[ti.task_id] = str(getattr(ti.state, "value", ti.state))
             result.task_times[ti.task_id] = tuple(t.isoformat() if t else None for t in (ti.start_date, ti.end_date))
-        result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(pipeline.name, run.run_id, dbt_run_dir(pipeline.name, run.run_id))
+        result.tests_passed, result.tests_warned, result.tests_failed = _test_counts(
+            pipeline.name, run.run_id, dbt_run_dir(pipeline.name, run.run_id)
+        )
         result.mart_rows = _mart_rows(pipeline)
         failed = [task for task, state in result.task_states.items() if state == "failed"]
         if failed:

@@ -115,7 +115,9 @@ def load_settings() -> Settings:
         datahub_retries=_int_env("LAKEHOUSE_DATAHUB_RETRIES", 4),
         lineage=_lineage_mode(_env("LAKEHOUSE_LINEAGE", "file")),
         lineage_url=_env("LAKEHOUSE_LINEAGE_URL", ""),
-        lineage_path=str(Path(_env("LAKEHOUSE_LINEAGE_FILE", "")).expanduser().resolve()) if _env("LAKEHOUSE_LINEAGE_FILE", "") else "",
+        lineage_path=str(Path(_env("LAKEHOUSE_LINEAGE_FILE", "")).expanduser().resolve())
+        if _env("LAKEHOUSE_LINEAGE_FILE", "")
+        else "",
     )
 
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
-import json
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import lakehouse_home
+from dbt_runs import module_home, results_by_name
 from quality_project import dbt, install_packages
 
 from lakehouse import compute
@@ -25,10 +24,8 @@ NULL_KEY_PART = "_dbt_utils_surrogate_key_null_"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """tests/conftest.py's lakehouse_home (a fresh, empty home), for the whole module."""
-    with pytest.MonkeyPatch.context() as patch:
-        yield from lakehouse_home.__wrapped__(tmp_path_factory.mktemp("compat"), patch)
+def home(request, tmp_path_factory):
+    yield from module_home(request, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +37,7 @@ def results(home, tmp_path_factory):
     assert run.success, f"dbt run failed: {run.exception or [str(r.message) for r in run.result or []]}"
     test = dbt(target, "test", project=PROJECT)
     assert test.exception is None, f"dbt test could not run: {test.exception}"
-    nodes = json.loads((target / "run_results.json").read_text())["results"]
-    # test.<project>.<name>.<hash>, unit_test.<project>.<model>.<name>
-    return {r["unique_id"].split(".")[-1 if r["unique_id"].startswith("unit_test.") else 2]: r for r in nodes}
+    return results_by_name(target)
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +127,22 @@ def test_date_spine_gives_each_datepart_from_the_start_included_to_the_end_exclu
 
     # the shim's spine as a model: date_day is a date
     assert lake.sql("describe staging.spine_days").fetchall()[0][:2] == ("date_day", "DATE")
-    assert [r["date_day"] for r in table(lake, "spine_days")] == [dt.date(2026, 12, 30), dt.date(2026, 12, 31), dt.date(2027, 1, 1)]
+    assert [r["date_day"] for r in table(lake, "spine_days")] == [
+        dt.date(2026, 12, 30),
+        dt.date(2026, 12, 31),
+        dt.date(2027, 1, 1),
+    ]
 
 
 def test_get_base_dates_from_dates_or_the_last_n_dateparts(lake):
     rows = table(lake, "base_dates")
     by_kind = {kind: sorted(r["date_day"] for r in rows if r["kind"] == kind) for kind in ("range", "last_3_days")}
-    assert by_kind["range"] == [dt.datetime(2028, 2, 27), dt.datetime(2028, 2, 28), dt.datetime(2028, 2, 29), dt.datetime(2028, 3, 1)]
+    assert by_kind["range"] == [
+        dt.datetime(2028, 2, 27),
+        dt.datetime(2028, 2, 28),
+        dt.datetime(2028, 2, 29),
+        dt.datetime(2028, 3, 1),
+    ]
     # n_dateparts=3: three days back up to and including today (dbt_date:time_zone is UTC in the project)
     today = dt.datetime.now(dt.UTC).date()
     choices = [[dt.datetime.combine(t - dt.timedelta(days=n), dt.time()) for n in (3, 2, 1, 0)]

@@ -52,7 +52,9 @@ def test_every_registered_kind_is_a_class_named_as_registered():
 
 def test_an_unknown_kind_names_the_known_ones(tmp_path):
     message = refused(tmp_path, ingest("ftp", "{}"))
-    assert message == "ingest 'things': unknown ingest kind 'ftp'; known kinds: generator, postgres_cdc, delimited_file, table_map"
+    assert (
+        message == "ingest 'things': unknown ingest kind 'ftp'; known kinds: generator, postgres_cdc, delimited_file, table_map"
+    )
 
 
 def test_generator_needs_a_callable_that_exists(tmp_path):
@@ -86,7 +88,9 @@ def test_delimited_file_checks_its_format_and_option_types(tmp_path):
 
 
 def test_a_template_is_checked_when_rendered_at_run_time(tmp_path):
-    folder = declare(tmp_path, ingest("delimited_file", f"{{source: x.tsv, connections: '{{{{ params.c }}}}', format: {FORMAT}}}"))
+    folder = declare(
+        tmp_path, ingest("delimited_file", f"{{source: x.tsv, connections: '{{{{ params.c }}}}', format: {FORMAT}}}")
+    )
     pipeline = load_pipeline(folder)  # "{{ params.c }}" cannot be checked before Airflow renders it
     source = pipeline.ingest[0]
     assert build_ingest(pipeline, source, {**source.options, "connections": "8"}).options["connections"] == 8
@@ -120,8 +124,9 @@ def test_postgres_cdc_checks_mode_schema_file_and_names(tmp_path):
 def test_postgres_delivery_checks_its_target(tmp_path):
     files = {GENERATOR: ROWS}
     base = ingest("generator", "{callable: 'generator.py:rows'}")
-    message = refused(tmp_path / "a", base + "deliver:\n  - {name: out, table: marts.x, kind: postgres, options: {target_table: x}}\n",
-                      files)
+    message = refused(
+        tmp_path / "a", base + "deliver:\n  - {name: out, table: marts.x, kind: postgres, options: {target_table: x}}\n", files
+    )
     assert message == "deliver 'out' option 'target_table': target_table 'x' must be 'schema.table'"
     message = refused(tmp_path / "b", base + "deliver:\n  - {name: out, table: marts.x, kind: postgres, options: {conn: a}}\n",
                       files)

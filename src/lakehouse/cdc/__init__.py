@@ -8,7 +8,7 @@ followed by a rerun neither loses nor repeats an event.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 MODES = ("audit_log", "logical")
 LANDING_TABLE = "raw.audit_log_dml"

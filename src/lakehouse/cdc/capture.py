@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import psycopg2
 
 from ..catalog import get_catalog
-from .source import DEFAULT_PUBLICATION, DEFAULT_SLOT
 from ..sources.postgres_server import connect, source_dsn
 from . import LANDING_TABLE, MODES, CaptureError, CrashHook, crash_hook
 from .audit_log import DEFAULT_AUDIT_TABLE, capture_audit_log
 from .checkpoint import Landing
 from .logical import capture_logical
+from .source import DEFAULT_PUBLICATION, DEFAULT_SLOT
 
 
 @dataclass(frozen=True)

@@ -40,18 +40,19 @@ to a memory-mapped Arrow file, so memory does not grow with the file beyond what
 
 from __future__ import annotations
 
-import datetime as dt
 import collections
+import datetime as dt
 import logging
 import math
 import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -121,7 +122,7 @@ class FileFormat:
         return [c.name for c in self.columns]
 
     @classmethod
-    def from_options(cls, spec: dict[str, Any]) -> "FileFormat":
+    def from_options(cls, spec: dict[str, Any]) -> FileFormat:
         if not isinstance(spec, dict) or not spec.get("columns"):
             raise FileFormatError("format: 'columns' is required (a list of {name, type, ...})")
         columns = []
@@ -228,7 +229,9 @@ def _read_timestamp(values: pa.Array, column: Column) -> tuple[pa.Array, pa.Arra
         part["m"] = pc.utf8_lpad(month, 2, "0")
     text = {key: pc.if_else(shaped, part[key], pa.scalar(default)) if key in part else pa.scalar(default)
             for key, default in (("Y", "2000"), ("m", "01"), ("d", "01"), ("H", "00"), ("M", "00"), ("S", "00"))}
-    iso = pc.binary_join_element_wise(text["Y"], "-", text["m"], "-", text["d"], "T", text["H"], ":", text["M"], ":", text["S"], "")
+    iso = pc.binary_join_element_wise(
+        text["Y"], "-", text["m"], "-", text["d"], "T", text["H"], ":", text["M"], ":", text["S"], ""
+    )
     local = pc.strptime(iso, format="%Y-%m-%dT%H:%M:%S", unit="us", error_is_null=True)
     ok = pc.and_kleene(shaped, pc.is_valid(local))
     # Arrow rolls over (Nov 31 -> Dec 1, 23:59:60 -> next minute): every field must come back as written.

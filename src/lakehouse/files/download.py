@@ -442,7 +442,7 @@ class _Transfer:
                     self._fetch_range(fd, self.ranges[index])
             finally:
                 os.close(fd)
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - kept for the caller's thread, which re-raises it
             with self.lock:
                 if self.error is None:
                     self.error = error

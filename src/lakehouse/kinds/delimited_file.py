@@ -5,10 +5,9 @@ checked when the pipeline loads, so a wrong ``format:`` fails the DAG-loading te
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
-from .base import IngestKind, InvalidOptions, Option, is_template
+from .base import IngestKind, InvalidOptions, Option
 
 
 class DelimitedFileIngest(IngestKind):

@@ -9,10 +9,9 @@ that date's rows in one commit, so reruns and backfills are idempotent.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
-from .base import IngestKind, InvalidOptions, Option, is_template
+from .base import IngestKind, Option
 
 
 class GeneratorIngest(IngestKind):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidPipeline, read_yaml
-from .base import IngestKind, InvalidOptions, Option, is_template
+from .base import IngestKind, InvalidOptions, Option
 
 
 class TableMapIngest(IngestKind):

@@ -22,7 +22,6 @@ Which dbt node a task runs is set on the task by the DAG factory (``lakehouse_db
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -75,7 +74,9 @@ def _parents(manifest: dict, node: dict) -> list[str]:
     return tables
 
 
-def static_datasets(task_type: str, manifest: dict, unique_id: str | None, project_dir: str | None) -> tuple[list[str], list[str], list]:
+def static_datasets(
+    task_type: str, manifest: dict, unique_id: str | None, project_dir: str | None
+) -> tuple[list[str], list[str], list]:
     """(input tables, output tables, other input datasets) of a Cosmos task from the manifest alone."""
     node = find_node(manifest, unique_id) if unique_id else None
     if node is None:

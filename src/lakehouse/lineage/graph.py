@@ -114,7 +114,7 @@ class LineageGraph:
     # --- building --------------------------------------------------------------------------------
 
     @classmethod
-    def from_events(cls, events: Iterable[dict]) -> "LineageGraph":
+    def from_events(cls, events: Iterable[dict]) -> LineageGraph:
         runs: dict[str, list[dict]] = defaultdict(list)
         first_seen: dict[str, str] = {}  # run id -> its earliest event time
         job_runs: dict[JobKey, set[str]] = defaultdict(set)
@@ -133,7 +133,7 @@ class LineageGraph:
         return graph
 
     @classmethod
-    def from_file(cls, path: Path) -> "LineageGraph":
+    def from_file(cls, path: Path) -> LineageGraph:
         return cls.from_events(read_events(path))
 
     def _dataset(self, item: dict) -> Dataset:

@@ -195,7 +195,9 @@ def _layers(nodes: list[tuple], edges: list[tuple[tuple, tuple]]) -> dict[tuple,
     return layer
 
 
-def layout(graph: LineageGraph, table: str | None = None) -> tuple[dict[tuple, _Box], list[list[tuple]], DatasetKey | None, float, float]:
+def layout(
+    graph: LineageGraph, table: str | None = None
+) -> tuple[dict[tuple, _Box], list[list[tuple]], DatasetKey | None, float, float]:
     """Boxes with positions, edges as lists of box keys (with placeholder points), the root, width, height."""
     datasets, jobs, root = _nodes(graph, table)
     nodes = [("d", *k) for k in datasets] + [("j", *k) for k in jobs]
@@ -331,7 +333,9 @@ def svg(graph: LineageGraph, table: str | None = None, title: str | None = None)
         if box.kind == "dataset":
             dataset = graph.datasets[key[1:]]
             is_root = key[1:] == root
-            out.append(f'<g class="node dataset" data-namespace={quoteattr(dataset.namespace)} data-name={quoteattr(dataset.name)}>')
+            out.append(
+                f'<g class="node dataset" data-namespace={quoteattr(dataset.namespace)} data-name={quoteattr(dataset.name)}>'
+            )
             out.append(f"<title>{escape(_tooltip(dataset))}</title>")
             out.append(f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.w:.1f}" height="{box.h:.1f}" rx="3" '
                        f'fill="{_fill(dataset)}" stroke="{"#263238" if is_root else "#90a4ae"}" '

@@ -21,12 +21,11 @@ import logging
 from typing import Any
 
 from airflow.providers.openlineage.extractors import OperatorLineage
-from openlineage.client.event_v2 import InputDataset, OutputDataset
+from openlineage.client.event_v2 import OutputDataset
 from openlineage.client.facet_v2 import (
     column_lineage_dataset,
     data_quality_assertions_dataset,
     output_statistics_output_dataset,
-    schema_dataset,
 )
 
 from . import facets as F
@@ -99,9 +98,9 @@ def deliver(op_kwargs: dict[str, Any], result: Any, full: bool) -> OperatorLinea
 
 def _assertions(pipeline_name: str, run_id: str) -> dict[str, list]:
     """The run's dbt checks by the table they test: {table: [Assertion]} (empty when no dbt task ran)."""
+    from ..dbt_artifacts import result_files
     from ..dbt_artifacts import run_dir as dbt_run_dir
     from ..identifiers import InvalidIdentifier, split_table_name
-    from ..dbt_artifacts import result_files
     from ..quality import FAILED, PASSED, WARNED, collect_results
 
     run_dir = dbt_run_dir(pipeline_name, run_id)

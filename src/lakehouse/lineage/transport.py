@@ -29,7 +29,7 @@ class JsonLinesConfig(Config):
     path: str = ""
 
     @classmethod
-    def from_dict(cls, params: dict[str, Any]) -> "JsonLinesConfig":
+    def from_dict(cls, params: dict[str, Any]) -> JsonLinesConfig:
         if not params.get("path"):
             raise ValueError("the lakehouse JSON-lines transport needs a 'path'")
         return cls(path=str(params["path"]))
