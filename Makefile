@@ -23,8 +23,10 @@ $(STAMP): requirements.lock pyproject.toml $(UV)
 run: install
 	$(VENV)/bin/lakehouse run $(PIPELINES)
 
-test: install
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+# Lint first; then the suite on both cores (-n 2; a test file stays on one worker, so its module fixtures
+# are built once), and the ten slowest tests at the end.
+test: install lint
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=10 $(PYTEST_ARGS)
 
 bench: install
 	$(VENV)/bin/python -m bench

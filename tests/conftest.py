@@ -3,6 +3,7 @@ share one embedded PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -16,6 +17,10 @@ from lakehouse import storage_server
 from lakehouse.catalog import _catalog_for
 from lakehouse.settings import Settings, load_settings
 from lakehouse.sources import postgres_server
+
+# Cosmos caches each DAG's dbt project under one folder (default /tmp/cosmos/<dag>): parallel test
+# workers building the same DAG in-process would share it. One folder per test process.
+os.environ.setdefault("AIRFLOW__COSMOS__CACHE_DIR", tempfile.mkdtemp(prefix="lakehouse-test-cosmos-"))
 
 
 @pytest.fixture

@@ -11,19 +11,18 @@ import json
 import tempfile
 from pathlib import Path
 
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from dbt.cli.main import dbtRunnerResult
 
-from lakehouse.settings import REPO_ROOT
+from lakehouse.testing import dbt as run_dbt
 
 PROJECT = Path(__file__).parent / "fixtures" / "quality_project"
 
 
 def dbt(target: Path, *args: str, dbt_vars: dict | None = None, project: Path = PROJECT) -> dbtRunnerResult:
-    argv = [*args, "--project-dir", str(project), "--profiles-dir", str(REPO_ROOT / "dbt"),
-            "--target-path", str(target), "--log-path", str(target / "logs")]  # fmt: skip
+    argv = [*args, "--target-path", str(target), "--log-path", str(target / "logs")]
     if dbt_vars:
         argv += ["--vars", json.dumps(dbt_vars)]
-    return dbtRunner().invoke(argv)
+    return run_dbt(project, *argv)
 
 
 def install_packages(project: Path = PROJECT) -> None:
@@ -32,7 +31,7 @@ def install_packages(project: Path = PROJECT) -> None:
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (project / "dbt_packages" / "lakehouse").exists():
-            result = dbtRunner().invoke(["deps", "--project-dir", str(project), "--profiles-dir", str(REPO_ROOT / "dbt")])
+            result = run_dbt(project, "deps")
             assert result.success, f"dbt deps failed: {result.exception}"
 
 

@@ -6,20 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from dbt.cli.main import dbtRunner
 
 from lakehouse import compute
 from lakehouse.catalog import load_table
-from lakehouse.settings import REPO_ROOT
+from lakehouse.testing import dbt as run_dbt
 
 PROJECT = Path(__file__).parent / "fixtures" / "iceberg_project"
 
 
 def dbt(*args: str, **dbt_vars) -> tuple[bool, str]:
-    argv = [*args, "--project-dir", str(PROJECT), "--profiles-dir", str(REPO_ROOT / "dbt")]
+    argv = list(args)
     if dbt_vars:
         argv += ["--vars", json.dumps(dbt_vars)]
-    result = dbtRunner().invoke(argv)
+    result = run_dbt(PROJECT, *argv)
     messages = " ".join(str(getattr(r, "message", "") or "") for r in (result.result or []) if hasattr(r, "message"))
     return result.success, messages + " " + str(result.exception or "")
 

@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-from dbt.cli.main import dbtRunner
 
 from lakehouse import compute
 from lakehouse.catalog import _catalog_for, load_table
@@ -38,7 +37,8 @@ from lakehouse.ingest import IngestError, run_ingest
 from lakehouse.loader import pipeline_module
 from lakehouse.objectstore import filesystem, join
 from lakehouse.pipeline import IngestSource, get_pipeline
-from lakehouse.settings import REPO_ROOT, load_settings
+from lakehouse.settings import load_settings
+from lakehouse.testing import dbt as run_dbt
 
 energy = pipeline_module("energy")
 
@@ -61,11 +61,10 @@ RELATIVE = 1e-9  # DuckDB and Python sum doubles in different orders
 
 
 def dbt(*args: str, interval: dt.date | None = None) -> None:
-    project = get_pipeline("energy").dbt_project_dir
-    argv = [*args, "--project-dir", str(project), "--profiles-dir", str(REPO_ROOT / "dbt")]
+    argv = list(args)
     if interval:
         argv += ["--vars", f"{{data_interval_start: '{interval}', data_interval_end: '{interval + dt.timedelta(days=1)}'}}"]
-    result = dbtRunner().invoke(argv)
+    result = run_dbt(get_pipeline("energy").dbt_project_dir, *argv)
     failed = [(r.node.name, r.message) for r in (result.result or []) if str(r.status) in ("error", "fail")]
     assert result.success, f"dbt {args[0]} failed: {failed or result.exception}"
 

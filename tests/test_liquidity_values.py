@@ -12,12 +12,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from dbt.cli.main import dbtRunner
 
 from lakehouse import compute
 from lakehouse.ingest import run_ingest
 from lakehouse.pipeline import get_pipeline
 from lakehouse.settings import REPO_ROOT
+from lakehouse.testing import dbt as run_dbt
 
 try:
     import oracle_liquidity as oracle
@@ -35,12 +35,11 @@ MARTS = {
 
 
 def dbt(*args: str, interval: dt.date | None = None) -> None:
-    pipeline = get_pipeline("liquidity")
-    argv = [*args, "--project-dir", str(pipeline.dbt_project_dir), "--profiles-dir", str(REPO_ROOT / "dbt")]
+    argv = list(args)
     if interval:
         end = interval + dt.timedelta(days=1)
         argv += ["--vars", f"{{data_interval_start: '{interval}', data_interval_end: '{end}'}}"]
-    result = dbtRunner().invoke(argv)
+    result = run_dbt(get_pipeline("liquidity").dbt_project_dir, *argv)
     failed = [r.node.name for r in (result.result or []) if str(r.status) in ("error", "fail")]
     assert result.success, f"dbt {args[0]} failed: {failed or result.exception}"
 

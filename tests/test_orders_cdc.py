@@ -22,7 +22,6 @@ from decimal import Decimal, InvalidOperation
 
 import pyarrow as pa
 import pytest
-from dbt.cli.main import dbtRunner
 
 from lakehouse import compute
 from lakehouse.catalog import load_table
@@ -32,6 +31,7 @@ from lakehouse.cdc.source import ensure_slot
 from lakehouse.loader import pipeline_module
 from lakehouse.settings import REPO_ROOT
 from lakehouse.sources import postgres_server
+from lakehouse.testing import dbt as run_dbt
 from lakehouse.writes import write
 
 orders_generator = pipeline_module("orders_cdc")
@@ -60,7 +60,7 @@ ORDER_COLUMNS = {
 
 def dbt(*args: str) -> float:
     started = time.perf_counter()
-    result = dbtRunner().invoke([*args, "--project-dir", str(PROJECT), "--profiles-dir", str(REPO_ROOT / "dbt")])
+    result = run_dbt(PROJECT, *args)
     failed = [(r.node.name, r.message) for r in (result.result or []) if str(r.status) in ("error", "fail")]
     assert result.success, f"dbt {args[0]} failed: {failed or result.exception}"
     return time.perf_counter() - started

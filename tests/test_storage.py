@@ -18,7 +18,7 @@ from pyarrow import fs
 
 from lakehouse import cli, compute, objectstore, writes
 from lakehouse.catalog import load_table
-from lakehouse.settings import REPO_ROOT, load_settings
+from lakehouse.settings import load_settings
 
 PROJECT = Path(__file__).parent / "fixtures" / "iceberg_project"
 LAKEHOUSE = Path(sys.executable).with_name("lakehouse")
@@ -69,13 +69,13 @@ def test_objectstore_round_trip_on_s3(s3_lakehouse, s3_server):
 
 
 def test_a_dbt_project_builds_on_the_s3_warehouse(s3_lakehouse, s3_server, tmp_path):
-    from dbt.cli.main import dbtRunner
+    from lakehouse.testing import dbt as run_dbt
 
     def dbt(*args: str) -> None:
-        argv = [*args, "--project-dir", str(PROJECT), "--profiles-dir", str(REPO_ROOT / "dbt")]
+        argv = list(args)
         if args[0] == "run":  # its own target folder: other tests run this project too
             argv += ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
-        result = dbtRunner().invoke(argv)
+        result = run_dbt(PROJECT, *argv)
         assert result.success, f"dbt {args[0]}: {result.exception or result.result}"
 
     dbt("deps")

@@ -23,7 +23,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs
 import pytest
-from dbt.cli.main import dbtRunner
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from lakehouse import compute
@@ -34,6 +33,7 @@ from lakehouse.loader import pipeline_module
 from lakehouse.pipeline import Delivery, get_pipeline
 from lakehouse.settings import REPO_ROOT
 from lakehouse.sources import postgres_server
+from lakehouse.testing import dbt as run_dbt
 from lakehouse.testing import rendered_options
 
 write_tweets = pipeline_module("tweets").write_tweets
@@ -166,7 +166,7 @@ def lake_marts() -> dict[str, list[tuple]]:
 
 
 def dbt(*args: str, day: dt.date | None = None) -> None:
-    argv = [*args, "--project-dir", str(PROJECT), "--profiles-dir", str(REPO_ROOT / "dbt")]
+    argv = list(args)
     if day:
         argv += ["--vars", f"{{data_interval_start: '{day}', data_interval_end: '{day + dt.timedelta(days=1)}'}}"]
     # dbt-duckdb keeps its in-memory DuckDB across invocations in a process; one made for a local-disk
@@ -174,7 +174,7 @@ def dbt(*args: str, day: dt.date | None = None) -> None:
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     DuckDBConnectionManager.close_all_connections()
-    result = dbtRunner().invoke(argv)
+    result = run_dbt(PROJECT, *argv)
     failed = [(r.node.name, r.message) for r in (result.result or []) if str(r.status) in ("error", "fail")]
     assert result.success, f"dbt {args[0]} failed: {failed or result.exception}"
 

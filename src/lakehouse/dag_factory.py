@@ -23,6 +23,7 @@ from cosmos.operators.local import DbtRunLocalOperator, DbtSeedLocalOperator, Db
 
 from . import dbt_artifacts
 from .dbt_prepare import ensure_manifest
+from .engines import get_engine
 from .lineage.naming import table_asset_uri
 from .lineage.operators import LineagePythonOperator
 from .pipeline import InvalidPipeline, Pipeline, claim_tables, load_pipeline, pipeline_folders
@@ -197,7 +198,7 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
                 install_dbt_deps=False,
             ),
             profile_config=ProfileConfig(
-                profile_name="lakehouse", target_name=settings.engine, profiles_yml_filepath=profiles_yml
+                profile_name="lakehouse", target_name=get_engine(settings).dbt_target, profiles_yml_filepath=profiles_yml
             ),
             execution_config=ExecutionConfig(
                 execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER

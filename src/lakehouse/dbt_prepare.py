@@ -14,11 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .engines import get_engine
 from .settings import load_settings
 
 # Folders dbt writes into; they never change what `dbt parse` produces.
@@ -63,6 +67,16 @@ def _needs_deps(project_dir: Path) -> bool:
     return not installed.exists() or max(p.stat().st_mtime for p in declared) > installed.stat().st_mtime
 
 
+@contextmanager
+def project_lock(project_dir: Path) -> Iterator[None]:
+    """One dbt command at a time writes into a project folder (its dbt_packages/, package-lock.yml,
+    target/), whichever process runs it: the DAG processor, a CLI run, parallel test workers."""
+    digest = hashlib.sha256(str(Path(project_dir).resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"lakehouse-dbt-project-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _dbt(args: list[str], project_dir: Path, profiles_yml: Path, target: str, log_dir: Path) -> None:
     command = [_dbt_executable(), *args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_yml.parent),
                "--profile", "lakehouse", "--target", target, "--log-path", str(log_dir)]  # fmt: skip
@@ -88,7 +102,7 @@ def ensure_manifest(
     target_dir = Path(target_dir or settings.manifest_dir(project_dir.parent.name)).resolve()
     manifest = target_dir / "manifest.json"
     stamp = target_dir / "manifest.fingerprint"
-    extra = {"vars": dbt_vars or {}, "target": settings.engine, "profiles": profiles_yml.read_text()}
+    extra = {"vars": dbt_vars or {}, "engine": settings.engine, "profiles": profiles_yml.read_text()}
     fingerprint = _fingerprint(project_dir, extra)
     if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
         return manifest
@@ -99,10 +113,12 @@ def ensure_manifest(
         if manifest.exists() and stamp.exists() and stamp.read_text() == fingerprint:
             return manifest
         log_dir = target_dir / "logs"
-        if _needs_deps(project_dir):
-            # Installed here into <project>/dbt_packages; Cosmos links that folder into each task's copy.
-            _dbt(["deps"], project_dir, profiles_yml, settings.engine, log_dir)
+        target = get_engine(settings).dbt_target
+        with project_lock(project_dir):
+            if _needs_deps(project_dir):
+                # Installed here into <project>/dbt_packages; Cosmos links that folder into each task's copy.
+                _dbt(["deps"], project_dir, profiles_yml, target, log_dir)
         vars_arg = ["--vars", json.dumps(dbt_vars)] if dbt_vars else []
-        _dbt(["parse", "--target-path", str(target_dir), *vars_arg], project_dir, profiles_yml, settings.engine, log_dir)
+        _dbt(["parse", "--target-path", str(target_dir), *vars_arg], project_dir, profiles_yml, target, log_dir)
         stamp.write_text(_fingerprint(project_dir, extra))
     return manifest

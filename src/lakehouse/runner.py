@@ -11,6 +11,7 @@ import gc
 import os
 import re
 import secrets
+import shutil
 import socket
 import sys
 import threading
@@ -88,11 +89,30 @@ def _prepare_airflow(settings: Settings, executor: str | None) -> None:
         )
     os.environ.update(env)
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
+    database_file = settings.airflow_home / "airflow.db"
+    migrated = _migrated_database_cache()
+    if not database_file.exists() and migrated.exists():
+        shutil.copy2(migrated, database_file)  # a fresh home: a copy of an empty migrated DB, not 40 migrations
     import airflow  # noqa: F401 - reads the configuration above and sets up logging, once
-    if not (settings.airflow_home / "airflow.db").exists():
+    if not database_file.exists():
         from airflow.utils.db import upgradedb  # same as `airflow db migrate`
 
         upgradedb()
+        try:  # kept for the next fresh home of this Airflow version
+            migrated.parent.mkdir(parents=True, exist_ok=True)
+            partial = migrated.with_name(f".{migrated.name}.{os.getpid()}")
+            shutil.copy2(database_file, partial)
+            partial.replace(migrated)
+        except OSError:
+            pass
+
+
+def _migrated_database_cache() -> Path:
+    """An empty Airflow metadata DB migrated by this Airflow version, in the user's cache folder."""
+    from importlib.metadata import version
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lakehouse"
+    return cache / f"airflow-{version('apache-airflow')}-empty.db"
 
 
 @contextmanager

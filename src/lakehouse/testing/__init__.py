@@ -16,3 +16,16 @@ def rendered_options(pipeline, options: dict[str, Any], **overrides: Any) -> dic
     rendered = {key: environment.from_string(value).render(params=params) if isinstance(value, str) and "{{" in value
                 else value for key, value in options.items()}  # fmt: skip
     return {**rendered, **overrides}
+
+
+def dbt(project_dir, *args: str, profiles_dir=None):
+    """dbt in this process on a project folder, one command at a time per folder across processes
+    (lakehouse.dbt_prepare.project_lock), so parallel test workers never write its target/ at once."""
+    from dbt.cli.main import dbtRunner
+
+    from ..dbt_prepare import project_lock
+    from ..settings import REPO_ROOT
+
+    argv = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir or REPO_ROOT / "dbt")]
+    with project_lock(project_dir):
+        return dbtRunner().invoke(argv)
