@@ -13,3 +13,4 @@
 {% test cardinality_equality(model, column_name, to, field) %}{{ lakehouse.test_cardinality_equality(model, column_name, to, field) }}{% endtest %}
 {% test not_accepted_values(model, column_name, values, quote=true) %}{{ lakehouse.test_not_accepted_values(model, column_name, values, quote) }}{% endtest %}
 {% test not_empty_string(model, column_name, trim_whitespace=true) %}{{ lakehouse.test_not_empty_string(model, column_name, trim_whitespace) }}{% endtest %}
+{% test equality(model, compare_model, compare_columns=none, exclude_columns=none, precision=none) %}{{ lakehouse.test_equality(model, compare_model, compare_columns, exclude_columns, precision) }}{% endtest %}
