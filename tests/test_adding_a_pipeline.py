@@ -115,10 +115,11 @@ INGEST_KINDS["csv_rows"] = "csv_rows_kind:CsvRowsIngest"  # the registry line
 from dataclasses import asdict
 from lakehouse.catalog import load_table
 from lakehouse.runner import run_pipelines
-(result,) = run_pipelines(["shop"], dt.date.fromisoformat({day!r}))
+events = []
+(result,) = run_pipelines(["shop"], dt.date.fromisoformat({day!r}), None, events.append)
 table = load_table("marts.shop_sales_by_region")
 rows = sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r["region"]) if table else None
-print(json.dumps({{"result": asdict(result), "rows": rows}}, default=str))
+print(json.dumps({{"result": asdict(result), "rows": rows, "events": events}}, default=str))
 """
 
 
@@ -141,6 +142,10 @@ def test_a_new_pipeline_and_kind_run_on_an_empty_home_and_errors_are_shown(tmp_p
     assert out["rows"] == [{"region": "north", "amount": 17}, {"region": "south", "amount": 9}]
     assert result["mart_rows"] == {"marts.shop_sales_by_region": 2}
     assert result["tests_failed"] == 0 and result["tests_passed"] >= 2
+    assert result["tasks_failed"] == 0 and result["tasks_succeeded"] == len(result["task_states"])
+    # Progress: every task reported as it finished, the last event with all of them done.
+    finished = {e["task_id"] for e in out["events"] if e["state"] == "success"}
+    assert finished == set(result["task_states"]) and out["events"][-1]["done"] == out["events"][-1]["total"]
 
     # A broken model: the run fails and says why, naming the task, without opening the log.
     model = tmp_path / "pipelines/shop/dbt/models/shop_sales_by_region.sql"

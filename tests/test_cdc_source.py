@@ -223,7 +223,7 @@ def _cli_session() -> None:
         started = runner.invoke(main, ["source", "start"])
         assert started.exit_code == 0, started.output
         assert "running" in started.output and "lakehouse_cdc" in started.output
-        generated = runner.invoke(main, ["generate", "orders", "--batches", "2", "--orders", "30",
+        generated = runner.invoke(main, ["generate", "orders_cdc", "--batches", "2", "--orders", "30",
                                          "--add-column-at-batch", "2"])
         assert generated.exit_code == 0, generated.output
         assert "discount_amount" in generated.output

@@ -241,31 +241,8 @@ def test_ingest_refuses_an_unknown_source(fake_pipeline):
         run_ingest("fake", "nope", "2026-11-20", {})
 
 
-# --- end to end -----------------------------------------------------------------------------------
-
-
-@pytest.mark.e2e
-def test_liquidity_runs_through_airflow(tmp_path):
-    """dag.test() in a fresh process (Airflow reads its configuration once, at import)."""
-    code = textwrap.dedent("""
-        import datetime as dt, json
-        from dataclasses import asdict
-        from lakehouse.runner import run_pipelines
-        events = []
-        results = run_pipelines(["liquidity"], dt.date(2026, 11, 20), {"scale": 0.05}, events.append)
-        print(json.dumps({"results": [asdict(r) for r in results], "events": len(events)}, default=str))
-    """)
-    env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path)}
-    env.pop("AIRFLOW_HOME", None)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    (result,) = out["results"]
-    assert result["state"] == "success", result
-    assert result["tasks_failed"] == 0 and result["tasks_succeeded"] == len(result["task_states"])
-    assert result["tests_passed"] > 0 and result["tests_failed"] == 0
-    assert result["mart_rows"] and all(n > 0 for n in result["mart_rows"].values())
-    assert out["events"] >= len(result["task_states"])
+# --- loading -------------------------------------------------------------------------------------
+# (A whole run through Airflow: tests/test_adding_a_pipeline.py with the API, tests/test_liquidity_e2e.py with the CLI.)
 
 
 def test_a_broken_pipeline_folder_leaves_the_other_dags_standing(fake_pipeline, lakehouse_home, monkeypatch, lakehouse_logs):

@@ -40,7 +40,7 @@ def check_reference(reference: Any, base: Path | None = None, what: str = "calla
         path = (Path(base) / module).resolve()
         if not path.is_file():
             raise LoadError(f"{what} {reference!r}: {path} does not exist")
-    else:
+    elif module not in sys.modules:  # (imported already: found, whatever its spec says)
         try:
             found = importlib.util.find_spec(module)
         except (ImportError, ValueError):

@@ -11,13 +11,13 @@ import gc
 import os
 import re
 import secrets
-import shutil
+import sqlite3
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,7 @@ def _prepare_airflow(settings: Settings, executor: str | None) -> None:
     database_file = settings.airflow_home / "airflow.db"
     migrated = _migrated_database_cache()
     if not database_file.exists() and migrated.exists():
-        shutil.copy2(migrated, database_file)  # a fresh home: a copy of an empty migrated DB, not 40 migrations
+        _copy_database(migrated, database_file)  # a fresh home: a copy of an empty migrated DB, not 40 migrations
     import airflow  # noqa: F401 - reads the configuration above and sets up logging, once
     if not database_file.exists():
         from airflow.utils.db import upgradedb  # same as `airflow db migrate`
@@ -101,10 +101,17 @@ def _prepare_airflow(settings: Settings, executor: str | None) -> None:
         try:  # kept for the next fresh home of this Airflow version
             migrated.parent.mkdir(parents=True, exist_ok=True)
             partial = migrated.with_name(f".{migrated.name}.{os.getpid()}")
-            shutil.copy2(database_file, partial)
+            _copy_database(database_file, partial)
             partial.replace(migrated)
-        except OSError:
+        except (OSError, sqlite3.Error):
             pass
+
+
+def _copy_database(source: Path, destination: Path) -> None:
+    """SQLite's online backup: a consistent copy even while the source has a write-ahead log (a plain file
+    copy of airflow.db right after the migration was empty: the tables were still in its -wal file)."""
+    with closing(sqlite3.connect(source)) as reader, closing(sqlite3.connect(destination)) as writer:
+        reader.backup(writer)
 
 
 def _migrated_database_cache() -> Path:
