@@ -92,7 +92,10 @@ def _prepare_airflow(settings: Settings, executor: str | None) -> None:
     database_file = settings.airflow_home / "airflow.db"
     migrated = _migrated_database_cache()
     if not database_file.exists() and migrated.exists():
-        _copy_database(migrated, database_file)  # a fresh home: a copy of an empty migrated DB, not 40 migrations
+        try:
+            _copy_database(migrated, database_file)  # a fresh home: a copy of an empty migrated DB, not 40 migrations
+        except (OSError, sqlite3.Error):
+            migrated.unlink(missing_ok=True)
     import airflow  # noqa: F401 - reads the configuration above and sets up logging, once
     if not database_file.exists():
         from airflow.utils.db import upgradedb  # same as `airflow db migrate`
@@ -108,10 +111,17 @@ def _prepare_airflow(settings: Settings, executor: str | None) -> None:
 
 
 def _copy_database(source: Path, destination: Path) -> None:
-    """SQLite's online backup: a consistent copy even while the source has a write-ahead log (a plain file
-    copy of airflow.db right after the migration was empty: the tables were still in its -wal file)."""
+    """A consistent copy through SQLite's online backup, kept only when it holds a migrated schema (one
+    cached copy came out empty under parallel test processes: a copy is never trusted unchecked)."""
     with closing(sqlite3.connect(source)) as reader, closing(sqlite3.connect(destination)) as writer:
         reader.backup(writer)
+        try:
+            migrated = writer.execute("SELECT count(*) FROM alembic_version").fetchone()[0] > 0
+        except sqlite3.Error:
+            migrated = False
+    if not migrated:
+        destination.unlink(missing_ok=True)
+        raise OSError(f"{source} holds no migrated Airflow database")
 
 
 def _migrated_database_cache() -> Path:
