@@ -248,7 +248,7 @@ CHECKS = {
     "recency_passes": ("pass", 0),  # loaded_at is the run's now
     "sequential_values_fails": ("fail", 1),  # id 7 is missing: 8 follows 6
     "sequential_values_dates_pass": ("pass", 0),
-    "not_empty_string_fails": ("fail", 1),  # id 3's label is two blanks
+    "not_empty_string_fails": ("fail", 1),  # id 3's label_text is two blanks
     "not_empty_string_untrimmed_passes": ("pass", 0),
     "equal_rowcount_fails": ("fail", 5),  # 10 measurements, 5 people: the difference
     "equal_rowcount_passes": ("pass", 0),  # 5 people, 5 surrogate keys (the shim)
