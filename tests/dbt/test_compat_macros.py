@@ -99,6 +99,9 @@ def test_union_relations_gives_every_row_with_the_columns_of_all_and_the_source(
     large = table(lake, "large_orders")
     assert columns(lake, "large_orders") == ["source_table", "order_id", "person_id", "amount", "status", "channel"]
     assert sorted(r["order_id"] for r in large) == sorted(r["order_id"] for r in expected if r["amount"] > 10)
+    # the same two tables found by name pattern (get_relations_by_pattern)
+    assert sorted(table(lake, "orders_by_pattern"), key=lambda r: r["order_id"]) == sorted(expected, key=lambda r: r["order_id"])
+
     [(amount_type,)] = lake.sql("select data_type from information_schema.columns"
                                 " where table_name = 'large_orders' and column_name = 'amount'").fetchall()
     assert amount_type == "DECIMAL(12,2)"

@@ -164,8 +164,8 @@ group by {% for i in range(1, n + 1) %}{{ i }}{{ ', ' if not loop.last }}{% endf
 {%- endmacro %}
 
 
-{#- A text as an identifier: lower case, runs of other characters than letters, digits and _ as
-    one _, a leading _ when it starts with a digit. -#}
+{#- A text as an identifier: lower case, runs of spaces and dashes as one _, other characters
+    than letters, digits and _ dropped, a leading _ when it starts with a digit. -#}
 {% macro slugify(string) -%}
   {%- set string = modules.re.sub('[ -]+', '_', string | lower) -%}
   {%- set string = modules.re.sub('[^a-z0-9_]+', '', string) -%}
