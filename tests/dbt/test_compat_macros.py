@@ -137,6 +137,10 @@ def test_date_spine_gives_each_datepart_from_the_start_included_to_the_end_exclu
     ]
 
 
+def test_generate_series_counts_from_one(lake):
+    assert sorted(r["generated_number"] for r in table(lake, "series")) == [1, 2, 3, 4]
+
+
 def test_get_base_dates_from_dates_or_the_last_n_dateparts(lake):
     rows = table(lake, "base_dates")
     by_kind = {kind: sorted(r["date_day"] for r in rows if r["kind"] == kind) for kind in ("range", "last_3_days")}

@@ -277,10 +277,7 @@ where row_numbered.rn = 1
 
 
 {#- A relation of one integer column `generated_number`: 1 .. upper_bound. -#}
-{% macro generate_series(upper_bound) %}
-  {{ return(adapter.dispatch('generate_series', 'lakehouse')(upper_bound)) }}
-{% endmacro %}
-{% macro default__generate_series(upper_bound) -%}
+{% macro generate_series(upper_bound) -%}
 {{ lakehouse.integer_series(1, upper_bound, 'generated_number') }}
 {%- endmacro %}
 
