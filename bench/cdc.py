@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 import time
 
 import pyarrow as pa
 
+from bench.homes import throwaway_lakehouse
 from lakehouse.settings import REPO_ROOT
 
 PROJECT = REPO_ROOT / "pipelines" / "orders_cdc" / "dbt"
@@ -73,11 +72,7 @@ def _dbt(*args: str) -> float:
 
 
 def measure(orders: int = 1_000_000, batches: tuple[int, ...] = (10_000, 100_000)) -> dict:
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["LAKEHOUSE_HOME"] = home
-        from lakehouse.catalog import _catalog_for
-
-        _catalog_for.cache_clear()
+    with throwaway_lakehouse():
         _dbt("deps")
         _land(_events(1, range(1, orders + 1), "I", "placed"))
         initial = _dbt("run")

@@ -11,11 +11,8 @@ the files that leaves unreferenced, timed as one call.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,30 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bench.homes import throwaway_lakehouse
+
 TABLE = "raw.bench_small_files"
-
-
-@contextmanager
-def _throwaway_lakehouse():
-    """LAKEHOUSE_HOME in a temporary folder for the block (local catalog and warehouse), then restored."""
-    from lakehouse.catalog import _catalog_for
-
-    names = ("LAKEHOUSE_HOME", "LAKEHOUSE_CATALOG_URI", "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_CATALOG_NAME")
-    saved = {name: os.environ.get(name) for name in names}
-    with tempfile.TemporaryDirectory() as home:
-        for name in names:
-            os.environ.pop(name, None)
-        os.environ["LAKEHOUSE_HOME"] = home
-        _catalog_for.cache_clear()
-        try:
-            yield Path(home)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            _catalog_for.cache_clear()
 
 
 def _batch(i: int, rows: int, rng: random.Random) -> pa.Table:
@@ -69,7 +45,7 @@ def measure(commits: int = 200, rows_per_commit: int = 5_000) -> dict:
     from lakehouse.catalog import load_table
 
     rng = random.Random(7)
-    with _throwaway_lakehouse() as home:
+    with throwaway_lakehouse() as folder:
         for i in range(commits):
             writes.write(TABLE, _batch(i, rows_per_commit, rng), "append")
         table = load_table(TABLE)
@@ -79,9 +55,9 @@ def measure(commits: int = 200, rows_per_commit: int = 5_000) -> dict:
 
         start = time.perf_counter()
         rows = pq.read_table(paths)
-        pq.write_table(rows, home / "rewritten.parquet", compression="zstd")
+        pq.write_table(rows, folder / "rewritten.parquet", compression="zstd")
         plain_s = time.perf_counter() - start
-        assert _fingerprint(pq.read_table(home / "rewritten.parquet")) == expected
+        assert _fingerprint(pq.read_table(folder / "rewritten.parquet")) == expected
 
         start = time.perf_counter()
         plan, _ = maintenance.plan_compaction(table, 128 * maintenance.MB)

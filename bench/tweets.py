@@ -13,62 +13,47 @@ Both are timed on the same file in the same run; rows/s counts the file's data l
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 import time
 from pathlib import Path
 
+from bench.homes import throwaway_lakehouse
+
 DAY = dt.date(2026, 11, 20)
-ENVIRONMENT = ("LAKEHOUSE_HOME", "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_RAW_ZONE", "LAKEHOUSE_CATALOG_URI")
 
 
 def measure(rows: int = 500_000, bad_rate: float = 0.01) -> dict:
     import duckdb
 
-    from lakehouse.catalog import _catalog_for
     from lakehouse.files import delimited
     from lakehouse.loader import pipeline_module
-
-    write_tweets = pipeline_module("tweets").write_tweets
     from lakehouse.pipeline import IngestSource, load_pipeline
     from lakehouse.settings import REPO_ROOT
 
-    declared = load_pipeline(REPO_ROOT / "pipelines" / "tweets").ingest[0]
-    saved = {name: os.environ.get(name) for name in ENVIRONMENT}
-    with tempfile.TemporaryDirectory() as folder:
-        for name in ENVIRONMENT:
-            os.environ.pop(name, None)
-        os.environ["LAKEHOUSE_HOME"] = str(Path(folder) / "home")
-        _catalog_for.cache_clear()
-        try:
-            path = Path(folder) / f"tweets_{DAY}.tsv"
-            generated = write_tweets(str(path), rows=rows, day=DAY, seed=1, bad_rate=bad_rate)
-            source = IngestSource(name="bench_tweets", table="raw.bench_tweets", kind="delimited_file",
-                                  options={}, partition_by=declared.partition_by)
-            options = {"source": path.as_uri(), "format": declared.options["format"], "simulate": False}
-            summary = delimited.land_delimited_file("bench", source, DAY, options, "bench")
-            lakehouse_s = summary["seconds"] - summary["fetch_seconds"]
+    write_tweets = pipeline_module("tweets").write_tweets
 
-            con = duckdb.connect()
-            started = time.perf_counter()
-            con.execute(f"""
-                COPY (
-                    SELECT id, "user", try_strptime(created_at, '%a %b %d %H:%M:%S %z %Y') AS created_at,
-                           text, lang, retweet_count, like_count
-                    FROM read_csv('{path}', delim='\t', header=true, quote='', escape='', ignore_errors=true,
-                                  strict_mode=false,
-                                  columns={{'id': 'BIGINT', 'user': 'VARCHAR', 'created_at': 'VARCHAR', 'text': 'VARCHAR',
-                                           'lang': 'VARCHAR', 'retweet_count': 'BIGINT', 'like_count': 'BIGINT'}})
-                ) TO '{Path(folder) / "tweets.parquet"}' (FORMAT parquet)""")
-            duckdb_s = time.perf_counter() - started
-            duckdb_rows = con.execute(f"select count(*) from '{Path(folder) / 'tweets.parquet'}'").fetchone()[0]
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            _catalog_for.cache_clear()
+    declared = load_pipeline(REPO_ROOT / "pipelines" / "tweets").ingest[0]
+    with throwaway_lakehouse() as folder:
+        path = Path(folder) / f"tweets_{DAY}.tsv"
+        generated = write_tweets(str(path), rows=rows, day=DAY, seed=1, bad_rate=bad_rate)
+        source = IngestSource(name="bench_tweets", table="raw.bench_tweets", kind="delimited_file",
+                              options={}, partition_by=declared.partition_by)
+        options = {"source": path.as_uri(), "format": declared.options["format"], "simulate": False}
+        summary = delimited.land_delimited_file("bench", source, DAY, options, "bench")
+        lakehouse_s = summary["seconds"] - summary["fetch_seconds"]
+
+        con = duckdb.connect()
+        started = time.perf_counter()
+        con.execute(f"""
+            COPY (
+                SELECT id, "user", try_strptime(created_at, '%a %b %d %H:%M:%S %z %Y') AS created_at,
+                       text, lang, retweet_count, like_count
+                FROM read_csv('{path}', delim='\t', header=true, quote='', escape='', ignore_errors=true,
+                              strict_mode=false,
+                              columns={{'id': 'BIGINT', 'user': 'VARCHAR', 'created_at': 'VARCHAR', 'text': 'VARCHAR',
+                                       'lang': 'VARCHAR', 'retweet_count': 'BIGINT', 'like_count': 'BIGINT'}})
+            ) TO '{Path(folder) / "tweets.parquet"}' (FORMAT parquet)""")
+        duckdb_s = time.perf_counter() - started
+        duckdb_rows = con.execute(f"select count(*) from '{Path(folder) / 'tweets.parquet'}'").fetchone()[0]
     return {
         "lines": generated.lines,
         "megabytes": generated.size / 1e6,
