@@ -16,14 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import statistics
-import subprocess
-import sys
-import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -587,51 +582,3 @@ def test_the_map_expands_to_one_ingest_task_per_table():
     assert [s.name for s in pipeline.ingest] == list(SOURCES)
     assert {s.table for s in pipeline.ingest} == {f"raw.energy_{name}" for name in SOURCES}
     assert all(s.kind == "table_map" and s.options["entry"] == s.name for s in pipeline.ingest)
-
-
-# --------------------------------------------------------------------------- end to end
-
-
-@pytest.mark.e2e
-def test_the_ingest_tasks_run_at_the_same_time_under_the_local_executor(tmp_path):
-    # The runner allows 4 task processes on 2 cores; 8 here so that all eight ingest tasks can run at once.
-    # Only this pipeline's folder is visible: the DAG file (loaded by every task process) builds one DAG,
-    # and parses one dbt project on a fresh home, within Airflow's DAG import timeout.
-    pipelines = tmp_path / "pipelines"
-    pipelines.mkdir()
-    (pipelines / "energy").symlink_to(get_pipeline("energy").folder)
-    code = textwrap.dedent("""
-        import datetime as dt, json
-        from lakehouse import runner
-        environment = runner.airflow_environment
-        runner.airflow_environment = lambda settings, executor=None: {
-            **environment(settings, executor), "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300"}
-        [result] = runner.run_pipelines(["energy"], dt.date(2026, 11, 20), {"scale": 0.5}, executor="local")
-        print(json.dumps({"state": result.state, "times": result.task_times, "states": result.task_states,
-                          "error": result.error, "log": result.log_file, "marts": result.mart_rows}))
-    """)
-    env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path / "home"), "LAKEHOUSE_PIPELINES_DIR": str(pipelines)}
-    for name in ("AIRFLOW_HOME", "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_RAW_ZONE", "LAKEHOUSE_CATALOG_URI"):
-        env.pop(name, None)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    task_logs = sorted((tmp_path / "home" / "logs" / "airflow").rglob("*.log"))
-    if out["state"] != "success":
-        failed = {task: state for task, state in out["states"].items() if state != "success"}
-        tails = [f"--- {p}\n{p.read_text(errors='replace')[-2000:]}" for p in task_logs if any(t in str(p) for t in failed)]
-        pytest.fail(f"{failed} {out['error']}\n{Path(out['log']).read_text(errors='replace')[-3000:]}\n" + "\n".join(tails[:3]))
-    assert all(state in ("success", "skipped") for state in out["states"].values())
-    windows = [tuple(map(dt.datetime.fromisoformat, times)) for task, times in out["times"].items() if task.startswith("ingest_")]
-    assert len(windows) == 8
-    # Several ran at one moment. Not necessarily all eight: on 2 cores a small table's task may end
-    # before the last of the eight processes has started.
-    events = sorted([(start, 1) for start, _ in windows] + [(end, -1) for _, end in windows])
-    running = most = 0
-    for _, step in events:
-        running += step
-        most = max(most, running)
-    assert most >= 4, f"at most {most} ingest tasks ran at once: {out['times']}"
-    assert not [p for p in task_logs if "Could not set lock" in p.read_text(errors="replace")]
-    assert out["marts"]["marts.demand_price_elasticity"] == 3 * 6 * 24

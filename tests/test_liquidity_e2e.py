@@ -6,12 +6,9 @@ home shared by the module: a daily run, a backfill of the day before, and a reru
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -115,29 +112,3 @@ def test_a_failing_run_exits_1_and_names_the_failed_tasks(home):
     assert done.returncode == 1
     assert "failed" in done.stdout
     assert "not successful: " in done.stdout and "ingest_positions_loans" in done.stdout
-
-
-def test_ingest_tasks_run_at_the_same_time_under_the_local_executor(tmp_path):
-    code = textwrap.dedent("""
-        import datetime as dt, json
-        from lakehouse.runner import run_pipelines
-        [result] = run_pipelines(["liquidity"], dt.date(2026, 11, 20), {"scale": 0.01}, executor="local")
-        print(json.dumps({"state": result.state, "times": result.task_times, "states": result.task_states,
-                          "error": result.error, "log": result.log_file}))
-    """)
-    env = {**os.environ, "LAKEHOUSE_HOME": str(tmp_path)}
-    env.pop("AIRFLOW_HOME", None)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
-    if out["state"] != "success":  # say which task failed and why, from the run's own log
-        failed = {task: state for task, state in out["states"].items() if state != "success"}
-        task_logs = sorted((tmp_path / "logs" / "airflow").rglob("*.log"))
-        tails = [
-            f"--- {path}\n{path.read_text(errors='replace')[-2000:]}" for path in task_logs if any(t in str(path) for t in failed)
-        ]
-        pytest.fail(f"{failed} {out['error']}\n{Path(out['log']).read_text(errors='replace')[-3000:]}\n" + "\n".join(tails[:3]))
-    windows = [tuple(map(dt.datetime.fromisoformat, times)) for task, times in out["times"].items() if task.startswith("ingest_")]
-    assert len(windows) == 3
-    # All three were running at one moment: the latest start comes before the earliest end.
-    assert max(start for start, _ in windows) < min(end for _, end in windows)

@@ -35,7 +35,7 @@ NEW_COLUMN, generate_orders = orders_generator.NEW_COLUMN, orders_generator.gene
 ORDERS_SCHEMA = pipeline_module("orders_cdc").SCHEMA_FILE
 
 MODES = ("audit_log", "logical")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Source:
