@@ -11,8 +11,8 @@ import gc
 import os
 import re
 import secrets
-import sqlite3
 import socket
+import sqlite3
 import sys
 import threading
 import time
