@@ -156,3 +156,16 @@ def test_a_new_pipeline_and_kind_run_on_an_empty_home_and_errors_are_shown(tmp_p
     assert task.startswith("dbt.shop_sales_by_region"), result["task_errors"]
     assert "amount_typo" in result["task_errors"][task], result["task_errors"]
     assert Path(result["log_file"]).exists()
+
+
+@pytest.mark.e2e
+def test_a_pipeline_that_cannot_load_says_why_in_the_run_result(tmp_path):
+    """dbt deps cannot reach the hub here: the run names that cause, not just 'did not produce DAG'."""
+    folder = make_pipeline(tmp_path)
+    (folder / "dbt" / "packages.yml").write_text(
+        f"packages:\n  - local: {REPO_ROOT / 'dbt' / 'lakehouse_dbt'}\n  - package: dbt-labs/no_such_package\n    version: 1.0.0\n")
+    result = run(tmp_path)["result"]
+    assert result["state"] == "failed" and result["task_states"] == {}
+    assert result["error"].startswith("RuntimeError: pipeline 'shop' could not be loaded as a DAG: "), result["error"]
+    assert "`dbt deps` failed" in result["error"], result["error"]
+    assert "the dbt package hub (hub.getdbt.com) cannot be reached; use the local stand-ins" in result["error"]

@@ -82,7 +82,13 @@ def _dbt(args: list[str], project_dir: Path, profiles_yml: Path, target: str, lo
                "--profile", "lakehouse", "--target", target, "--log-path", str(log_dir)]  # fmt: skip
     done = subprocess.run(command, cwd=project_dir, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"`dbt {args[0]}` failed for {project_dir}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+        output = f"{done.stdout}\n{done.stderr}"
+        lines = [line.strip() for line in output.splitlines() if line.strip()]
+        cause = ([line for line in lines if "error" in line.lower()] or lines or ["no output"])[-1]
+        if "hub.getdbt.com" in output:
+            cause = ("the dbt package hub (hub.getdbt.com) cannot be reached; use the local stand-ins of "
+                     "dbt_utils / dbt_date (README: Adding an existing dbt project). dbt said: " + cause)
+        raise RuntimeError(f"`dbt {args[0]}` failed for {project_dir}: {cause[:600]}\n{output[-4000:]}")
 
 
 def ensure_manifest(
