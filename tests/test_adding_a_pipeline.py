@@ -163,7 +163,8 @@ def test_a_pipeline_that_cannot_load_says_why_in_the_run_result(tmp_path):
     """dbt deps cannot reach the hub here: the run names that cause, not just 'did not produce DAG'."""
     folder = make_pipeline(tmp_path)
     (folder / "dbt" / "packages.yml").write_text(
-        f"packages:\n  - local: {REPO_ROOT / 'dbt' / 'lakehouse_dbt'}\n  - package: dbt-labs/no_such_package\n    version: 1.0.0\n")
+        f"packages:\n  - local: {REPO_ROOT / 'dbt' / 'lakehouse_dbt'}\n"
+        "  - package: dbt-labs/no_such_package\n    version: 1.0.0\n")
     result = run(tmp_path)["result"]
     assert result["state"] == "failed" and result["task_states"] == {}
     assert result["error"].startswith("RuntimeError: pipeline 'shop' could not be loaded as a DAG: "), result["error"]
