@@ -262,14 +262,15 @@ def get_pipeline(name: str, settings: Settings | None = None) -> Pipeline:
     """The pipeline of folder ``name``, loaded on its own: another folder's error cannot stop it."""
     settings = settings or load_settings()
     folder = settings.pipelines_dir / str(name)
-    if validate_identifier_or_none(name) and (folder / DECLARATION_FILE).exists():
+    if _is_identifier(name) and (folder / DECLARATION_FILE).exists():
         return load_pipeline(folder)
     known = ", ".join(p.name for p in pipeline_folders(settings)) or "none"
     raise InvalidPipeline(f"no pipeline named {name!r}; known pipelines: {known}")
 
 
-def validate_identifier_or_none(name: str) -> str | None:
+def _is_identifier(name: str) -> bool:
     try:
-        return validate_identifier(name)
+        validate_identifier(name)
     except InvalidIdentifier:
-        return None
+        return False
+    return True

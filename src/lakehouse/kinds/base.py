@@ -11,6 +11,7 @@ This module imports nothing heavy: every pipeline's DAG is parsed through it.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,7 @@ class Kind:
                 raise InvalidOptions(f"{where}: option {key!r} is required for kind {cls.name!r}"
                                      + (f" ({spec.help})" if spec.help else ""))
             if options.get(key) is None:
-                options[key] = spec.default
+                options[key] = copy.deepcopy(spec.default)  # a list default is never shared between entries
         cls.check(options, where, rendered)
         return options
 

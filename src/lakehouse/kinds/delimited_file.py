@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .base import IngestKind, InvalidOptions, Option
+from .base import IngestKind, InvalidOptions, Option, is_template
 
 
 class DelimitedFileIngest(IngestKind):
@@ -31,7 +31,8 @@ class DelimitedFileIngest(IngestKind):
         from ..files.delimited import FileFormat, FileFormatError
 
         try:
-            FileFormat.from_options(options["format"])
+            if not is_template(options["format"]):
+                FileFormat.from_options(options["format"])
         except (FileFormatError, ValueError) as error:
             raise InvalidOptions(f"{where} option 'format': {error}") from None
         if options["simulate"] is True and not options.get("generator"):
