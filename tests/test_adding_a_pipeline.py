@@ -116,10 +116,12 @@ from dataclasses import asdict
 from lakehouse.catalog import load_table
 from lakehouse.runner import run_pipelines
 events = []
-(result,) = run_pipelines(["shop"], dt.date.fromisoformat({day!r}), None, events.append)
+results = run_pipelines(None, dt.date.fromisoformat({day!r}), None, events.append)  # every folder
+result = next(r for r in results if r.pipeline == "shop")
 table = load_table("marts.shop_sales_by_region")
 rows = sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r["region"]) if table else None
-print(json.dumps({{"result": asdict(result), "rows": rows, "events": events}}, default=str))
+others = {{r.pipeline: asdict(r) for r in results if r.pipeline != "shop"}}
+print(json.dumps({{"result": asdict(result), "rows": rows, "events": events, "others": others}}, default=str))
 """
 
 
@@ -135,7 +137,12 @@ def run(root: Path) -> dict:
 @pytest.mark.e2e
 def test_a_new_pipeline_and_kind_run_on_an_empty_home_and_errors_are_shown(tmp_path):
     make_pipeline(tmp_path)
+    # A broken folder beside it: reported in the run's results, and the other pipeline still runs.
+    (tmp_path / "pipelines" / "broken").mkdir()
+    (tmp_path / "pipelines" / "broken" / "pipeline.yml").write_text("name: broken\ningest: [\n")
     out = run(tmp_path)
+    broken = out["others"]["broken"]
+    assert broken["state"] == "failed" and "pipeline.yml:3:1: YAML syntax error" in broken["error"], broken
     result = out["result"]
     assert result["state"] == "success", (result["task_errors"], result["error"], result["task_states"])
     # The seed ran before the model that reads it through source(), on a lakehouse that had neither.

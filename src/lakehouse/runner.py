@@ -24,7 +24,7 @@ from typing import Any
 
 from .catalog import get_catalog
 from .lineage.config import lineage_environment
-from .pipeline import Pipeline, discover_pipelines, get_pipeline
+from .pipeline import Pipeline, discover, get_pipeline
 from .settings import REPO_ROOT, Settings, load_settings
 
 DAG_FILE = REPO_ROOT / "dags" / "lakehouse_dags.py"
@@ -487,7 +487,12 @@ def run_pipelines(
     if executor not in (None, "local"):
         raise ValueError(f"executor must be None (in-process) or 'local', not {executor!r}")
     settings = load_settings()
-    pipelines = [get_pipeline(name, settings) for name in names] if names else discover_pipelines(settings)
+    if names:
+        pipelines = [get_pipeline(name, settings) for name in names]
+        not_loaded: dict[str, str] = {}
+    else:  # every folder: one that does not load is reported in the results; the others still run
+        found = discover(settings)
+        pipelines, not_loaded = found.pipelines, found.failures
     day = logical_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     log_file = Path(log_file or settings.logs_dir / "runs" / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log")
     # Before any Airflow work: a second run of a pipeline at once would break the first's metadata DB.
@@ -495,4 +500,7 @@ def run_pipelines(
         _prepare_airflow(settings, executor)
         get_catalog(settings)  # its tables and namespaces exist before parallel tasks look for them
         with _execution_api() if executor else nullcontext():
-            return [_run_one(pipeline, day, conf, on_progress, executor, log_file) for pipeline in pipelines]
+            results = [_run_one(pipeline, day, conf, on_progress, executor, log_file) for pipeline in pipelines]
+    failed_to_load = [PipelineResult(pipeline=name, state="failed", error=f"the folder did not load: {error}")
+                      for name, error in not_loaded.items()]
+    return sorted(results + failed_to_load, key=lambda result: result.pipeline)
