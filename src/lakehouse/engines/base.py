@@ -49,6 +49,7 @@ class Engine:
         finally:
             session.close()
 
-    def lineage_table(self, namespace: str, name: str) -> str | None:
+    @classmethod
+    def lineage_table(cls, namespace: str, name: str) -> str | None:
         """The lakehouse table ('namespace.table') a dataset reported through this engine is, or None."""
         raise NotImplementedError

@@ -44,7 +44,8 @@ class DuckDBEngine(Engine):
             return DuckDBSession(compute.connect_read_only(settings=self.settings), read_only=True)
         return DuckDBSession(compute.connect())
 
-    def lineage_table(self, namespace: str, name: str) -> str | None:
+    @classmethod
+    def lineage_table(cls, namespace: str, name: str) -> str | None:
         """Every dbt invocation runs an in-memory DuckDB (``duckdb://:memory:``) whose database is ``memory``
         and where each Iceberg table is the view ``<namespace>.<table>``: ``memory.raw.market_data`` (or
         ``raw.market_data``, or quoted parts, as column lineage spells it) is raw.market_data."""

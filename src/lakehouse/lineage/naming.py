@@ -74,9 +74,12 @@ def from_dbt(namespace: str, name: str, settings: Settings | None = None) -> tup
     """Map a dataset dbt reports through the engine (e.g. DuckDB's ``duckdb://:memory:`` +
     ``memory.raw.market_data``) onto the lakehouse identity; None for anything else (a CTE's name,
     another system's dataset). The engine knows its own names (lakehouse.engines)."""
-    from ..engines import get_engine
+    from ..engines import engine_class
 
-    table = get_engine(settings or load_settings()).lineage_table(namespace, name)
+    # Called per dataset and per column field: the engine class by the one variable naming it, not
+    # load_settings() each time (as _namespace_of); lineage_table() needs no other setting.
+    engine = settings.engine if settings else (os.environ.get("LAKEHOUSE_ENGINE", "").strip().lower() or "duckdb")
+    table = engine_class(engine).lineage_table(namespace, name)
     return table_identity(table, settings) if table else None
 
 
