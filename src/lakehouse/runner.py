@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import json
 import os
 import re
 import secrets
@@ -212,8 +213,6 @@ def _error_in(lines: list[str]) -> str | None:
         text = line.strip()
         if text.startswith("{") and '"event"' in text:  # Airflow 3 task logs are JSON lines
             try:
-                import json
-
                 record = json.loads(text)
                 text = str(record.get("error_detail") or record.get("event") or "")
             except ValueError:
@@ -263,11 +262,7 @@ def _first_error(log_file: Path, marker: str) -> str | None:
         return None
     for index in range(len(lines) - 1, -1, -1):
         if marker in lines[index]:
-            tail = [line for line in lines[index + 1:index + 80] if line.strip()]
-            for line in tail:
-                if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Invalid\w*)\b:?", line):
-                    return line.strip()
-            return lines[index].split(marker, 1)[-1].strip(" :") or None
+            return _error_in(lines[index + 1:index + 80]) or lines[index].split(marker, 1)[-1].strip(" :") or None
     return None
 
 
