@@ -4,6 +4,10 @@ UV_VERSION := 0.13.9
 VENV := .venv
 UV := .tools/bin/uv
 STAMP := $(VENV)/.installed
+# Debian's Java pieces of the Spark engine (lakehouse.spark.jars): jarjar + ASM rebuild Iceberg's shaded
+# Jackson, the SQLite JDBC driver opens the catalog file. About 2 s when the package lists are fresh.
+SPARK_DEBS := libjarjar-java libasm-java libxerial-sqlite-jdbc-java
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test bench ui lint lock clean
 
@@ -20,6 +24,9 @@ $(STAMP): requirements.lock pyproject.toml $(UV)
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)
 	$(UV) pip sync --quiet --compile-bytecode --python $(VENV)/bin/python requirements.lock
 	$(UV) pip install --quiet --python $(VENV)/bin/python --no-deps -e .
+	@dpkg -s $(SPARK_DEBS) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq --no-upgrade $(SPARK_DEBS) >/dev/null \
+	  || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-upgrade $(SPARK_DEBS) >/dev/null)
+	$(VENV)/bin/python -m lakehouse.spark.jars >/dev/null
 	touch $(STAMP)
 
 run: install

@@ -1,9 +1,16 @@
-"""Helpers of the embedded servers (PostgreSQL, the S3 server): is a process alive, a log's tail, free ports."""
+"""Helpers of the embedded servers (PostgreSQL, the S3 server, Spark's Thrift server): is a process alive,
+stop it, a log's tail, free ports, a lock and a state file per server."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import signal
 import socket
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -54,3 +61,44 @@ def free_ports(count: int = 1, host: str = HOST) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+@contextmanager
+def file_lock(path: Path):
+    """One start or stop of a server at a time, across processes (an exclusive flock on ``path``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_json(path: Path) -> dict:
+    """A server's state file, or {} when it is missing or cut short."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write a state file atomically: a reader sees the old one or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    temporary.replace(path)
+
+
+def terminate(pid: int, alive: Callable[[int], bool], timeout: float = 30.0) -> None:
+    """SIGTERM, wait up to ``timeout`` for it to finish, SIGKILL if it will not (``alive`` says whether it runs)."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        if not alive(pid):
+            break
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and alive(pid):
+            time.sleep(0.05)

@@ -50,6 +50,13 @@ class Settings:
     lineage: str = "file"
     lineage_url: str = ""
     lineage_path: str = ""
+    # Spark (LAKEHOUSE_ENGINE=spark; lakehouse.spark): the master the Thrift server runs on, its memory,
+    # a Thrift endpoint of your own (host:port) instead of the one the platform starts, and Maven
+    # coordinates for spark.jars.packages (where Maven Central is reachable, e.g. Iceberg's AWS bundle).
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "4g"
+    spark_thrift: str = ""
+    spark_packages: str = ""
 
     @property
     def lineage_file(self) -> Path:
@@ -115,6 +122,10 @@ def load_settings() -> Settings:
         datahub_retries=_int_env("LAKEHOUSE_DATAHUB_RETRIES", 4),
         lineage=_lineage_mode(_env("LAKEHOUSE_LINEAGE", "file")),
         lineage_url=_env("LAKEHOUSE_LINEAGE_URL", ""),
+        spark_master=_env("LAKEHOUSE_SPARK_MASTER", "local[2]"),
+        spark_driver_memory=_env("LAKEHOUSE_SPARK_DRIVER_MEMORY", "4g"),
+        spark_thrift=_env("LAKEHOUSE_SPARK_THRIFT", ""),
+        spark_packages=_env("LAKEHOUSE_SPARK_PACKAGES", ""),
         lineage_path=str(Path(_env("LAKEHOUSE_LINEAGE_FILE", "")).expanduser().resolve())
         if _env("LAKEHOUSE_LINEAGE_FILE", "")
         else "",

@@ -41,12 +41,10 @@ start a new home (LAKEHOUSE_HOME) for a lakehouse on S3.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import stat
 import string
@@ -56,11 +54,10 @@ import sysconfig
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .processes import command_line, free_ports, log_tail, pid_alive
+from .processes import command_line, file_lock, free_ports, log_tail, pid_alive, read_json, terminate, write_json
 from .settings import Settings, load_settings
 
 HOST = "127.0.0.1"
@@ -162,17 +159,9 @@ def credentials(settings: Settings | None = None) -> Credentials:
         raise StorageServerError(f"{path} is unreadable ({type(error).__name__}); delete it to make new keys") from None
 
 
-@contextmanager
 def _locked(settings: Settings):
     """One start or stop at a time for a home, across processes."""
-    path = _paths(settings)["lock"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(_paths(settings)["lock"])
 
 
 def _alive(pid: int, data_dir: Path) -> bool:
@@ -189,23 +178,10 @@ def _alive(pid: int, data_dir: Path) -> bool:
     return Path(os.fsdecode(argv[0])).name == "weed" and os.fsencode(f"-dir={data_dir}") in argv
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: dict) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    temporary.replace(path)
-
-
 def _running(settings: Settings) -> dict | None:
     """The state of the running server ({pid, endpoint, ...}), or None."""
     paths = _paths(settings)
-    state = _read_json(paths["state"])
+    state = read_json(paths["state"])
     pid = state.get("pid")
     if isinstance(pid, int) and _alive(pid, paths["data"]):
         return state
@@ -225,11 +201,11 @@ def _port_free(port: int) -> bool:
 
 def _ports(paths: dict[str, Path], fresh: bool) -> dict[str, int]:
     """The ports of the last start when they are all still free (a stable endpoint), else new ones."""
-    previous = _read_json(paths["ports"])
+    previous = read_json(paths["ports"])
     if not fresh and set(previous) == set(PORT_FLAGS) and all(_port_free(int(p)) for p in previous.values()):
         return {name: int(port) for name, port in previous.items()}
     ports = dict(zip(PORT_FLAGS, free_ports(len(PORT_FLAGS))))
-    _write_json(paths["ports"], ports)
+    write_json(paths["ports"], ports)
     return ports
 
 
@@ -291,7 +267,7 @@ def start(settings: Settings | None = None) -> ServerStatus:
                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             _children[process.pid] = process
             if _wait_ready(process, endpoint, time.monotonic() + START_TIMEOUT):
-                _write_json(paths["state"], {"pid": process.pid, "endpoint": endpoint, "ports": ports,
+                write_json(paths["state"], {"pid": process.pid, "endpoint": endpoint, "ports": ports,
                                              "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
                 return status(settings)
             _terminate(process.pid, paths["data"])
@@ -302,17 +278,7 @@ def start(settings: Settings | None = None) -> ServerStatus:
 
 
 def _terminate(pid: int, data_dir: Path) -> None:
-    """SIGTERM, wait for it to finish, SIGKILL if it will not."""
-    for sig, timeout in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 10.0)):
-        if not _alive(pid, data_dir):
-            break
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid, data_dir):
-            time.sleep(0.05)
+    terminate(pid, lambda pid: _alive(pid, data_dir), STOP_TIMEOUT)
     child = _children.pop(pid, None)
     if child is not None:
         child.wait()

@@ -1,4 +1,4 @@
-"""The engine seam: the engine named by LAKEHOUSE_ENGINE, refused at start when it is not built yet,
+"""The engine seam: the engine named by LAKEHOUSE_ENGINE, an unknown one refused when the platform starts,
 and what the DuckDB engine tells the platform (its dbt target, which lakehouse table a dbt dataset is)."""
 
 from __future__ import annotations
@@ -15,21 +15,17 @@ from lakehouse.engines import EngineError, engine_class, get_engine
 from lakehouse.settings import load_settings
 
 
-def test_spark_is_refused_when_the_platform_starts_with_what_to_do(monkeypatch):
-    monkeypatch.setenv("LAKEHOUSE_ENGINE", "spark")
-    with pytest.raises(EngineError, match="LAKEHOUSE_ENGINE=spark: the Spark engine is not available in this version yet; "
-                                          "unset LAKEHOUSE_ENGINE"):
-        load_settings()
+def test_an_unknown_engine_names_the_known_ones():
+    with pytest.raises(EngineError, match="LAKEHOUSE_ENGINE='oracle' is not supported; choose one of duckdb, spark$"):
+        engine_class("oracle")
+
+
+def test_an_unknown_engine_stops_the_cli_before_any_work(lakehouse_home):
     cli = Path(sys.executable).with_name("lakehouse")
     done = subprocess.run([str(cli), "tables"], capture_output=True, text=True,
-                          env={**os.environ, "LAKEHOUSE_ENGINE": "spark"}, timeout=120)
-    assert done.returncode == 1 and "LAKEHOUSE_ENGINE=spark: the Spark engine is not available" in done.stderr
+                          env={**os.environ, "LAKEHOUSE_ENGINE": "oracle"}, timeout=120)
+    assert done.returncode == 1 and "LAKEHOUSE_ENGINE='oracle' is not supported" in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def test_an_unknown_engine_names_the_known_ones():
-    with pytest.raises(EngineError, match="LAKEHOUSE_ENGINE='oracle' is not supported; choose one of duckdb"):
-        engine_class("oracle")
 
 
 def test_duckdb_names_its_dbt_target_and_maps_the_datasets_dbt_reports(lakehouse_home):

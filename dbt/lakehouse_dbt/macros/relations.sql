@@ -31,7 +31,7 @@
     audit, quarantine), shared by all pipelines - not dbt's default <target>_<schema>. -#}
 {% macro layer_schema_name(custom_schema_name, node) %}
   {%- set layers = lakehouse.layers() -%}
-  {%- if node.resource_type not in ['model', 'seed', 'snapshot'] or target.type != 'duckdb' -%}
+  {%- if node.resource_type not in ['model', 'seed', 'snapshot'] or target.type not in ['duckdb', 'spark'] -%}
     {{ (custom_schema_name or target.schema) | trim }}
   {%- elif custom_schema_name is none -%}
     {{ exceptions.raise_compiler_error(node.resource_type ~ " " ~ node.name ~ " has no +schema: set it to one of " ~ layers | join(', ')) }}

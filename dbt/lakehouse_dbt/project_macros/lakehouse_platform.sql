@@ -13,3 +13,8 @@
 {% macro duckdb__generate_schema_name(custom_schema_name, node) %}{{ lakehouse.layer_schema_name(custom_schema_name, node) }}{% endmacro %}
 {% macro duckdb__list_relations_without_caching(schema_relation) %}{{ return(lakehouse.list_iceberg_relations(schema_relation)) }}{% endmacro %}
 {% macro duckdb__get_columns_in_relation(relation) %}{{ return(lakehouse.get_columns_in_relation_duckdb(relation)) }}{% endmacro %}
+{% materialization table, adapter='spark' %}{{ return(lakehouse.materialization_table_spark()) }}{% endmaterialization %}
+{% materialization incremental, adapter='spark' %}{{ return(lakehouse.materialization_incremental_spark()) }}{% endmaterialization %}
+{% materialization seed, adapter='spark' %}{{ return(lakehouse.materialization_seed_spark()) }}{% endmaterialization %}
+{% materialization view, adapter='spark' %}{{ return(lakehouse.materialization_view_spark()) }}{% endmaterialization %}
+{% macro spark__generate_schema_name(custom_schema_name, node) %}{{ lakehouse.layer_schema_name(custom_schema_name, node) }}{% endmacro %}

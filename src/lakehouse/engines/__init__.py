@@ -1,8 +1,8 @@
 """The SQL engine seam: what the platform asks of an engine, and the registry that picks one by setting.
 
 ``LAKEHOUSE_ENGINE`` names the engine (default duckdb). An engine is one class (base.py says what it
-owes the platform; duckdb.py is the first); adding one is a module and a line here. Names that are
-known but not built yet fail when the platform starts, with what to do, never later inside dbt.
+owes the platform; duckdb.py and spark.py); adding one is a module and a line here. An unknown name
+fails when the platform starts (load_settings), never later inside dbt.
 """
 
 from __future__ import annotations
@@ -14,16 +14,12 @@ from .base import Engine, EngineError, Session
 ENGINES = {
     # In-memory DuckDB over Iceberg metadata files: stateless compute, any number of parallel tasks.
     "duckdb": "lakehouse.engines.duckdb:DuckDBEngine",
-}
-# Engines the platform knows by name but does not ship yet: the message says what to use instead.
-PLANNED = {
-    "spark": "the Spark engine is not available in this version yet; unset LAKEHOUSE_ENGINE (or set it to duckdb)",
+    # Spark over the same catalog, through one long-lived Thrift server (lakehouse.spark.server).
+    "spark": "lakehouse.engines.spark:SparkEngine",
 }
 
 
 def engine_class(name: str) -> type[Engine]:
-    if name in PLANNED:
-        raise EngineError(f"LAKEHOUSE_ENGINE={name}: {PLANNED[name]}")
     if name not in ENGINES:
         raise EngineError(f"LAKEHOUSE_ENGINE={name!r} is not supported; choose one of {', '.join(ENGINES)}")
     module, _, attribute = ENGINES[name].partition(":")

@@ -5,7 +5,8 @@ and computes. The platform needs three things of it:
 
 - ``connect()``: a SQL session that sees every Iceberg table of the catalog as ``<namespace>.<table>``,
   and runs a query to Arrow (``Session.query``);
-- ``dbt_target``: the target of dbt/profiles.yml that runs the pipelines' dbt projects on it;
+- ``dbt_target``: the target of dbt/profiles.yml that runs the pipelines' dbt projects on it, and
+  ``prepare()``: start what it needs (a server) and return the environment dbt's processes need;
 - ``lineage_table(namespace, name)``: which lakehouse table a dataset that dbt (through this engine's
   adapter) reports to OpenLineage is, so every channel names a table the same way.
 """
@@ -23,6 +24,10 @@ class EngineError(RuntimeError):
 
 
 class Session(Protocol):
+    def prepare(self) -> dict[str, str]:
+        """Make the engine ready for dbt tasks (start what they talk to); the environment they need."""
+        return {}
+
     def query(self, sql: str, params: list | None = None) -> pa.Table: ...
 
     def execute(self, sql: str, params: list | None = None) -> None: ...
@@ -40,6 +45,10 @@ class Engine:
     def connect(self, read_only: bool = False) -> Session:
         """A session over every Iceberg table; ``read_only``: it cannot reach anything else (files, network)."""
         raise NotImplementedError
+
+    def prepare(self) -> dict[str, str]:
+        """Make the engine ready for dbt tasks (start what they talk to); the environment they need."""
+        return {}
 
     def query(self, sql: str, params: list | None = None) -> pa.Table:
         """Run one query in a fresh session."""
