@@ -565,6 +565,48 @@ def storage_env(bucket: str | None) -> None:
         click.echo(f"export {name}={shlex.quote(value)}")
 
 
+@main.group()
+def spark() -> None:
+    """The Spark Thrift server every dbt task and query talks to on LAKEHOUSE_ENGINE=spark (lakehouse.spark.server)."""
+
+
+@spark.command("start")
+def spark_start() -> None:
+    """Start this home's Spark Thrift server on 127.0.0.1 (a running one is kept)."""
+    from .spark import server
+
+    _print_spark_status(server.start())
+
+
+@spark.command("stop")
+def spark_stop() -> None:
+    """Stop this home's Spark Thrift server."""
+    from .spark import server
+
+    click.echo("Spark Thrift server stopped" if server.stop() else "Spark Thrift server was not running")
+
+
+@spark.command("status")
+def spark_status() -> None:
+    """Whether the Spark Thrift server runs, and where."""
+    from .spark import server
+
+    state = server.status()
+    _print_spark_status(state)
+    if not state.running:
+        raise SystemExit(1)
+
+
+def _print_spark_status(state: Any) -> None:
+    where = "your own (LAKEHOUSE_SPARK_THRIFT)" if state.external else "embedded"
+    if not state.running:
+        click.echo(f"Spark Thrift server ({where}): not running" + (f" at {state.endpoint}" if state.external else ""))
+        return
+    click.echo(f"Spark Thrift server ({where}): running at {state.endpoint}" + (f", pid {state.pid}" if state.pid else ""))
+    if state.log_file:
+        click.echo(f"log: {state.log_file}")
+
+
 class _PipelineGenerators(click.Group):
     """`lakehouse generate PIPELINE ...`: each pipeline's own generator command (its `generate:` declaration)."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import get_catalog
+from .engines import get_engine
 from .lineage.config import lineage_environment
 from .pipeline import Pipeline, discover, get_pipeline
 from .settings import REPO_ROOT, Settings, load_settings
@@ -89,6 +90,8 @@ def _prepare_airflow(settings: Settings, executor: str | None) -> None:
             f"{settings.airflow_home}: run pipelines from a fresh process"
         )
     os.environ.update(env)
+    # What the engine's dbt tasks need running (Spark: the Thrift server) and where it is.
+    os.environ.update(get_engine(settings).prepare())
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     database_file = settings.airflow_home / "airflow.db"
     migrated = _migrated_database_cache()
