@@ -210,6 +210,10 @@ def _load_dag(pipeline: Pipeline, log_file: Path):
 _ERROR_LINE = re.compile(r"(?:^|[\s\"'])((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Invalid\w*)\b:?\s.*)$")
 
 
+_HEADINGS = {"Database Error", "Runtime Error", "Compilation Error"}
+_THRIFT_WRAPPER = re.compile(r"^[\w.]*HiveSQLException: Error running query: ")
+
+
 def _error_in(lines: list[str]) -> str | None:
     """The first line that reads as an error: 'SomethingError: why' (a traceback's last line, dbt's message)."""
     for index, line in enumerate(lines):
@@ -225,7 +229,9 @@ def _error_in(lines: list[str]) -> str | None:
             found = match.group(1).strip()
             if re.search(r"Error in (model|test|seed|snapshot|unit_test) ", found):
                 # dbt: "Runtime Error in model x (path)" then the database's message on the next line.
-                detail = next((n.strip() for n in lines[index + 1:index + 4] if n.strip()), "")
+                # A bare "Database Error" heading is skipped, and Spark's Thrift wrapper around its message.
+                details = [n.strip() for n in lines[index + 1:index + 5] if n.strip() and n.strip() not in _HEADINGS]
+                detail = _THRIFT_WRAPPER.sub("", details[0]) if details else ""
                 found = f"{found}: {detail}" if detail else found
             return found[:500]
     return None

@@ -95,7 +95,7 @@ from (
 
 
 {#- The family of a SQL type name, and its precision and scale for decimals: the type names of both
-    engines and of PostgreSQL map to the same families. -#}
+    engines and of PostgreSQL map to the same families (a type name is read as the target engine reads it). -#}
 {% macro json_type_family(data_type) %}
   {%- set t = data_type | lower | trim -%}
   {%- set base = t.split('(')[0] | trim -%}
@@ -110,7 +110,8 @@ from (
     {{ return({'family': 'boolean'}) }}
   {%- elif base == 'date' -%}
     {{ return({'family': 'date'}) }}
-  {%- elif base in ['timestamptz', 'timestamp with time zone', 'timestamp_ltz'] -%}
+  {%- elif base in ['timestamptz', 'timestamp with time zone', 'timestamp_ltz'] or (base == 'timestamp' and target.type == 'spark') -%}
+    {#- Spark's `timestamp` is an instant (TIMESTAMP_LTZ); its naive one is timestamp_ntz. -#}
     {{ return({'family': 'timestamptz'}) }}
   {%- elif base in ['timestamp', 'timestamp without time zone', 'timestamp_ntz', 'datetime'] -%}
     {{ return({'family': 'timestamp'}) }}

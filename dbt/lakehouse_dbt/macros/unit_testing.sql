@@ -41,3 +41,41 @@
 {% macro get_columns_in_relation_duckdb(relation) %}
   {{ return(dbt.duckdb__get_columns_in_relation(lakehouse.unit_test_fixture_relation(relation) or relation)) }}
 {% endmacro %}
+
+
+{#- dbt's `unit` materialization for Spark through the Thrift server. dbt's own default creates the
+    temporary relation with run_query(), which fetches a result; a DDL statement through PyHive has
+    none and fails ("'NoneType' object is not iterable"). The same steps, with the DDL as a statement. -#}
+{% materialization unit, adapter='spark' %}
+  {%- set expected_rows = config.get('expected_rows') -%}
+  {%- set expected_sql = config.get('expected_sql') -%}
+  {%- set tested_expected_column_names = expected_rows[0].keys() if (expected_rows | length) > 0 else get_columns_in_query(sql) -%}
+  {%- set temp_relation = make_temp_relation(this.incorporate(type='table')) -%}
+  {% call statement('lakehouse_unit_columns') -%}
+    {{ get_create_table_as_sql(True, temp_relation, get_empty_subquery_sql(sql)) }}
+  {%- endcall %}
+  {%- set column_name_to_data_types = {} -%}
+  {%- set column_name_to_quoted = {} -%}
+  {%- for column in adapter.get_columns_in_relation(temp_relation) -%}
+    {%- do column_name_to_data_types.update({column.name | lower: column.data_type}) -%}
+    {%- do column_name_to_quoted.update({column.name | lower: column.quoted}) -%}
+  {%- endfor -%}
+  {%- set expected_column_names_quoted = [] -%}
+  {%- for column_name in tested_expected_column_names -%}
+    {%- do expected_column_names_quoted.append(column_name_to_quoted[column_name | lower]) -%}
+  {%- endfor -%}
+  {%- if not expected_sql -%}
+    {%- set expected_sql = get_expected_sql(expected_rows, column_name_to_data_types, column_name_to_quoted) -%}
+  {%- endif -%}
+  {% call statement('main', fetch_result=True) -%}
+    {{ get_unit_test_sql(sql, expected_sql, expected_column_names_quoted) }}
+  {%- endcall %}
+  {% call statement('lakehouse_unit_drop') -%}drop view if exists {{ temp_relation }}{%- endcall %}
+  {{ return({'relations': []}) }}
+{% endmaterialization %}
+
+
+{#- spark__get_columns_in_relation, seeing through unit-test fixtures (routed by the routing file). -#}
+{% macro get_columns_in_relation_spark(relation) %}
+  {{ return(dbt_spark.spark__get_columns_in_relation(lakehouse.unit_test_fixture_relation(relation) or relation)) }}
+{% endmacro %}

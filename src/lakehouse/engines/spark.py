@@ -80,7 +80,7 @@ class SparkEngine(Engine):
         """The Thrift server runs (started when it does not); dbt's profile reads its endpoint."""
         from ..spark import server
 
-        return {"LAKEHOUSE_SPARK_THRIFT": server.ensure_running(self.settings).endpoint}
+        return {"LAKEHOUSE_SPARK_ENDPOINT": server.ensure_running(self.settings).endpoint}
 
     def connect(self, read_only: bool = False) -> SparkSession:
         from ..spark import server

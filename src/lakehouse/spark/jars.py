@@ -146,7 +146,8 @@ def check_classes_load(jars: list[Path]) -> None:
         done = subprocess.run(["java", "-cp", classpath, str(source), *MUST_LOAD], capture_output=True, text=True)
     if done.returncode != 0 or "ok" not in done.stdout:
         cause = next((line for line in done.stderr.splitlines() if "Error" in line or "Exception" in line), done.stderr[-500:])
-        raise SparkJarsError(f"Spark's Iceberg jars do not load: {cause.strip()}")
+        cause = cause.replace('Exception in thread "main" ', "").strip()
+        raise SparkJarsError(f"Spark's Iceberg jars do not load: {cause} (rebuild them: make install)")
 
 
 def prepare() -> list[Path]:
