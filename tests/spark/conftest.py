@@ -12,8 +12,8 @@ import pytest
 from lakehouse.catalog import _catalog_for
 from lakehouse.engines import get_engine
 from lakehouse.settings import load_settings
-from lakehouse.spark import server
 from lakehouse.sources import postgres_server
+from lakehouse.spark import server
 
 
 def pytest_collection_modifyitems(items):
