@@ -35,7 +35,8 @@ def test_the_iceberg_runtime_needs_the_rebuilt_jackson_and_loads_with_it():
     assert [p.name for p in prepared][0] == jars.ICEBERG_RUNTIME and all(p.is_file() for p in prepared)
     jars.check_classes_load(prepared)  # loads: no exception
     without = [p for p in prepared if p != jars.shaded_jackson_jar()]
-    with pytest.raises(jars.SparkJarsError, match="do not load: java.lang.ClassNotFoundException: org.apache.iceberg.shaded.com.fasterxml.jackson"):
+    missing = "do not load: java.lang.ClassNotFoundException: org.apache.iceberg.shaded.com.fasterxml.jackson"
+    with pytest.raises(jars.SparkJarsError, match=missing):
         jars.check_classes_load(without)
 
 
