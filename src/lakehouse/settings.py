@@ -57,6 +57,7 @@ class Settings:
     spark_driver_memory: str = "4g"
     spark_thrift: str = ""
     spark_packages: str = ""
+    spark_method: str = "thrift"  # or "session": dbt runs Spark in its own process (no server)
 
     @property
     def lineage_file(self) -> Path:
@@ -126,10 +127,18 @@ def load_settings() -> Settings:
         spark_driver_memory=_env("LAKEHOUSE_SPARK_DRIVER_MEMORY", "4g"),
         spark_thrift=_env("LAKEHOUSE_SPARK_THRIFT", ""),
         spark_packages=_env("LAKEHOUSE_SPARK_PACKAGES", ""),
+        spark_method=_choice("LAKEHOUSE_SPARK_METHOD", "thrift", ("thrift", "session")),
         lineage_path=str(Path(_env("LAKEHOUSE_LINEAGE_FILE", "")).expanduser().resolve())
         if _env("LAKEHOUSE_LINEAGE_FILE", "")
         else "",
     )
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default).lower()
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {', '.join(choices)}")
+    return value
 
 
 def _lineage_mode(value: str) -> str:

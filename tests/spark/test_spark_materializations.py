@@ -4,6 +4,9 @@ outcomes as on DuckDB (tests/test_dbt_materializations.py), each table read back
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,28 @@ def test_full_refresh_rebuilds_and_view_and_contract_are_refused(project):
     ok, message = dbt("run", "--select", "fixture_contract", break_contract=True)
     assert not ok and "contract" in message.lower()
     assert load_table("staging.fixture_contract").current_snapshot().snapshot_id == before
+
+
+def test_the_session_target_runs_spark_inside_dbt_on_the_same_catalog(project, tmp_path):
+    """LAKEHOUSE_SPARK_METHOD=session: no server, Spark in the dbt process, the same tables."""
+    from lakehouse.engines import get_engine
+    from lakehouse.settings import load_settings
+
+    env = {**os.environ, "LAKEHOUSE_SPARK_METHOD": "session"}
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKEHOUSE_SPARK_METHOD", "session")
+        engine = get_engine(load_settings())
+        assert engine.dbt_target == "spark_session"
+        env.update(engine.prepare())
+    done = subprocess.run([str(Path(sys.executable).with_name("dbt")), "run", "--target", "spark_session",
+                           "--select", "fixture_events", "--vars", json.dumps({"batch": 2}),
+                           "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT.parents[2] / "dbt"),
+                           # its own target folder: other test workers run dbt on this project meanwhile
+                           "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+                          env=env, cwd=workdir, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert rows("select event_id, status from staging.fixture_events order by 1") == [
+        (1, "created"), (2, "shipped"), (3, "created")]
+    assert not list(workdir.iterdir()), "a session leaves nothing in the working folder (metastore_db, derby.log)"

@@ -19,4 +19,4 @@
 {% materialization view, adapter='spark' %}{{ return(lakehouse.materialization_view_spark()) }}{% endmaterialization %}
 {% macro spark__generate_schema_name(custom_schema_name, node) %}{{ lakehouse.layer_schema_name(custom_schema_name, node) }}{% endmacro %}
 {% materialization unit, adapter='spark' %}{{ return(lakehouse.materialization_unit_spark()) }}{% endmaterialization %}
-{% macro spark__get_columns_in_relation(relation) %}{{ return(lakehouse.get_columns_in_relation_spark(relation)) }}{% endmacro %}
+{% macro spark__get_columns_in_relation_raw(relation) %}{{ return(lakehouse.get_columns_in_relation_raw_spark(relation)) }}{% endmacro %}

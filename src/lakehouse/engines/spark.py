@@ -74,12 +74,20 @@ class SparkSession:
 
 class SparkEngine(Engine):
     name = "spark"
-    dbt_target = "spark"
+
+    @property
+    def dbt_target(self) -> str:
+        """`spark` (through the Thrift server), or `spark_session` (Spark inside the dbt process) with
+        LAKEHOUSE_SPARK_METHOD=session: one process, no server, a JVM per dbt invocation."""
+        return "spark_session" if self.settings.spark_method == "session" else "spark"
 
     def prepare(self) -> dict[str, str]:
-        """The Thrift server runs (started when it does not); dbt's profile reads its endpoint."""
+        """The Thrift server runs (started when it does not) and dbt's profile reads its endpoint; for
+        the session target, the properties file a session in the dbt process reads (SPARK_CONF_DIR)."""
         from ..spark import server
 
+        if self.settings.spark_method == "session":
+            return server.session_environment(self.settings)
         return {"LAKEHOUSE_SPARK_ENDPOINT": server.ensure_running(self.settings).endpoint}
 
     def connect(self, read_only: bool = False) -> SparkSession:

@@ -78,6 +78,8 @@ def spark_properties(settings: Settings) -> dict[str, str]:
         "spark.sql.defaultCatalog": name,
         # No Hive metastore (and no metastore_db/ folder): every table lives in the Iceberg catalog.
         "spark.sql.catalogImplementation": "in-memory",
+        # Spark's own (unused) warehouse folder under the home, not spark-warehouse/ in the working folder.
+        "spark.sql.warehouse.dir": (settings.home / "spark" / "spark-warehouse").as_uri(),
         # UTC, as DuckDB and PyIceberg: a timestamp means the same instant on every engine.
         "spark.sql.session.timeZone": "UTC",
         # Small local data: a few shuffle partitions, not Spark's 200 (tiny files, slow stages).

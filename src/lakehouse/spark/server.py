@@ -186,6 +186,17 @@ def status(settings: Settings | None = None) -> ServerStatus:
     return ServerStatus(running=True, port=running["port"], pid=running["pid"], log_file=paths["log"])
 
 
+def session_environment(settings: Settings | None = None) -> dict[str, str]:
+    """For Spark inside another process (dbt's `spark_session` target): the same properties, read from
+    <home>/spark/spark-defaults.conf through SPARK_CONF_DIR, and pyspark's own Spark as SPARK_HOME."""
+    settings = settings or load_settings()
+    paths = _paths(settings)
+    jars.prepare()
+    _prepare_catalog(settings)
+    _write_properties(paths["properties"], spark_properties(settings))
+    return {"SPARK_CONF_DIR": str(paths["root"]), "SPARK_HOME": str(_spark_home()), "SPARK_LOCAL_IP": HOST}
+
+
 def ensure_running(settings: Settings | None = None) -> ServerStatus:
     """The endpoint to talk to: the user's own, or this home's server, started when it is not running."""
     settings = settings or load_settings()
