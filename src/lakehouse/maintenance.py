@@ -38,6 +38,7 @@ from . import objectstore
 from .catalog import list_tables, load_table
 from .dbt_artifacts import pipeline_tables
 from .pipeline import Maintenance, discover_pipelines, get_pipeline
+from .settings import load_settings
 
 MB = 1024 * 1024
 COMMIT_ATTEMPTS = 3
@@ -453,6 +454,9 @@ def maintain_table(
     report.compacted_partitions = len(plan)
     older_than = dt.datetime.now(dt.UTC) - dt.timedelta(hours=retention_hours)
 
+    if not dry_run and load_settings().engine == "spark":
+        return _maintain_on_spark(table, report, listing, target_bytes, older_than, min_snapshots_to_keep,
+                                  orphan_grace_hours, started)
     if dry_run:
         bins = [files for partition in plan.values() for files in partition]
         report.files_after -= sum(len(files) for files in bins) - len(bins)
@@ -497,6 +501,43 @@ def maintain_table(
     report.orphans_found, report.orphans_removed = orphans.found, orphans.removed
     report.orphan_bytes_removed = orphans.removed_bytes
     report.notes.extend(orphans.notes)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _maintain_on_spark(table: Table, report: TableReport, listing, target_bytes: int, older_than: dt.datetime,
+                       min_snapshots_to_keep: int, orphan_grace_hours: float, started: float) -> TableReport:
+    """The same maintenance with Iceberg's procedures on the Spark engine (lakehouse.spark.maintenance);
+    the report is measured the same way, from the table before and after."""
+    from .engines import get_engine
+    from .spark.maintenance import run_procedures
+
+    settings = load_settings()
+    full_name = report.table
+    before_paths = {t.file.file_path for t in _live_files(table)}
+    sizes = {stored.key: stored.size for stored in listing[1]}
+    snapshots_before = {snapshot.snapshot_id for snapshot in table.metadata.snapshots}
+    session = get_engine(settings).connect()
+    try:
+        done = run_procedures(session, settings.catalog_name, full_name, target_bytes=target_bytes, older_than=older_than,
+                              min_snapshots_to_keep=min_snapshots_to_keep,
+                              orphans_older_than=dt.datetime.now(dt.UTC) - dt.timedelta(hours=orphan_grace_hours))
+    finally:
+        session.close()
+    table = load_table(full_name)
+    after = _live_files(table)
+    replaced = [t for t in after if t.file.file_path not in before_paths]
+    report.compacted_partitions = len({_partition_label(table, t) for t in replaced})
+    report.files_after = len(after)
+    report.bytes_after = sum(t.file.file_size_in_bytes for t in after)
+    report.snapshots_after = len(table.metadata.snapshots)
+    report.expired_snapshots = len(snapshots_before - {snapshot.snapshot_id for snapshot in table.metadata.snapshots})
+    orphans = [row["orphan_file_location"] for row in done["remove_orphan_files"]]
+    report.orphans_found = report.orphans_removed = len(orphans)
+    report.orphan_bytes_removed = sum(sizes.get(_key(path), 0) for path in orphans)
+    stored = list_stored_files(table.metadata.location)[1]
+    report.stored_files_after, report.stored_bytes_after = len(stored), sum(f.size for f in stored)
+    report.notes.append("maintained on Spark with Iceberg's procedures")
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

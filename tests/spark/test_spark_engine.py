@@ -128,3 +128,29 @@ def test_an_s3_warehouse_on_spark_says_what_it_needs(spark_home, monkeypatch):
     assert properties["spark.sql.catalog.lakehouse.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
     assert properties["spark.sql.catalog.lakehouse.s3.endpoint"] == "http://127.0.0.1:9000"
     assert not any("secret" in key.lower() or "AWS_" in value for key, value in properties.items())
+
+
+def test_maintenance_on_spark_uses_icebergs_procedures_with_the_same_report(spark_home):
+    from lakehouse.maintenance import maintain_table
+
+    name = "raw.engines_maintained"
+    for day in range(1, 4):  # three partitions, three small files each
+        for part in range(3):
+            write(name, pa.table({"day": pa.array([dt.date(2026, 11, day)] * 2, pa.date32()),
+                                  "n": pa.array([part * 10 + day, part * 10 + day + 100], pa.int64())}),
+                  "append", partition_by=["day"])
+    before = load_table(name).scan().to_arrow()
+    data_dir = Path(load_table(name).metadata.location.removeprefix("file://")) / "data"
+    orphan = data_dir / "left-by-a-failed-write.parquet"
+    orphan.write_bytes(b"not referenced")
+    old = (dt.datetime.now() - dt.timedelta(days=10)).timestamp()
+    os.utime(orphan, (old, old))
+    report = maintain_table(name, retention_hours=0, min_snapshots_to_keep=1, target_file_size_mb=128,
+                            orphan_grace_hours=24)
+    assert "maintained on Spark with Iceberg's procedures" in report.notes
+    assert (report.files_before, report.files_after, report.compacted_partitions) == (9, 3, 3)
+    # The nine appends expire; compaction and rewrite_manifests are two commits newer than the retention.
+    assert report.snapshots_before == 9 and report.expired_snapshots == 9 and report.snapshots_after == 2
+    assert (report.orphans_removed, report.orphan_bytes_removed) == (1, len(b"not referenced")) and not orphan.exists()
+    assert compare(name, before, load_table(name).scan().to_arrow()).equal
+    assert duckdb_rows(f"select count(*) from {name}") == [(before.num_rows,)]

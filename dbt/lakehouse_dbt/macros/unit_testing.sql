@@ -78,5 +78,5 @@
 {#- dbt-spark's adapter.get_columns_in_relation() describes the relation with the macro
     get_columns_in_relation_raw: seeing through unit-test fixtures there (routed by the routing file). -#}
 {% macro get_columns_in_relation_raw_spark(relation) %}
-  {{ return(dbt_spark.spark__get_columns_in_relation_raw(lakehouse.unit_test_fixture_relation(relation) or relation)) }}
+  {{ return(dbt.spark__get_columns_in_relation_raw(lakehouse.unit_test_fixture_relation(relation) or relation)) }}
 {% endmacro %}
