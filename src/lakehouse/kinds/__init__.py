@@ -18,6 +18,8 @@ INGEST_KINDS = {
     "delimited_file": "lakehouse.kinds.delimited_file:DelimitedFileIngest",
     # The files a table map assigns to one raw table, each loaded once (again when it changes).
     "table_map": "lakehouse.kinds.table_map:TableMapIngest",
+    # A PySpark script of the pipeline, run with spark-submit (Airflow's Spark provider): big sources.
+    "spark_job": "lakehouse.kinds.spark_job:SparkJobIngest",
 }
 DELIVERY_KINDS = {
     # A table copied to PostgreSQL, replacing its rows in one transaction (idempotent).
