@@ -61,7 +61,7 @@ def test_the_spark_application_uses_the_catalog_every_engine_shares(monkeypatch)
     monkeypatch.setattr(config, "POSTGRES_JDBC", Path(__file__))  # the driver jar comes from deps.packages there
     expected = config.spark_properties(load_settings())
     shared = [key for key in expected if key.startswith("spark.sql.")
-              and not key.endswith((".clients", ".busy_timeout", ".init-catalog-tables"))
+              and not key.endswith((".clients", ".busy_timeout", ".init-catalog-tables", "warehouse.dir"))
               and "thriftServer" not in key and "shuffle" not in key and "adaptive" not in key]
     for key in shared:
         assert str(conf.get(key)) == expected[key], key
