@@ -65,6 +65,10 @@ def main() -> None:
     print(f"CDC incremental run with 1% new events {figures['incremental_seconds']:.1f} s, full rebuild "
           f"{figures['full_rebuild_seconds']:.1f} s -> {figures['ratio']:.1%} of a rebuild (aim: under 10%)")
 
+    from bench import engines
+
+    engines.report(engines.measure(orders=args.cdc_orders))
+
 
 if __name__ == "__main__":
     main()

@@ -210,7 +210,8 @@ from (
     columns, and new ones only ever come after them.
     A project turns it on with one line in its macros/ (dbt lets only the root project override a
     dbt-namespace macro):
-      {% macro duckdb__get_assert_columns_equivalent(sql) %}{{ return(lakehouse.assert_contract_columns(sql)) }}{% endmacro %} -#}
+      {% macro duckdb__get_assert_columns_equivalent(sql) %}{{ return(lakehouse.assert_contract_columns(sql)) }}{% endmacro %}
+    (and the same line with spark__ for the Spark engine). -#}
 {% macro assert_contract_columns(sql) %}
   {%- if config.get('on_schema_change') != 'append_new_columns' -%}
     {{ return(dbt.assert_columns_equivalent(sql)) }}
