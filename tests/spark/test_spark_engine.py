@@ -154,3 +154,16 @@ def test_maintenance_on_spark_uses_icebergs_procedures_with_the_same_report(spar
     assert (report.orphans_removed, report.orphan_bytes_removed) == (1, len(b"not referenced")) and not orphan.exists()
     assert compare(name, before, load_table(name).scan().to_arrow()).equal
     assert duckdb_rows(f"select count(*) from {name}") == [(before.num_rows,)]
+
+
+def test_a_failed_spark_model_reports_sparks_own_message():
+    from lakehouse.runner import _error_in
+
+    log = [
+        "  Runtime Error in model stg_x (models/staging/stg_x.sql)",
+        "  Database Error",
+        "    org.apache.hive.service.cli.HiveSQLException: Error running query: [PARSE_SYNTAX_ERROR] "
+        "org.apache.spark.sql.catalyst.parser.ParseException: Syntax error at or near 'with'",
+    ]
+    assert _error_in(log) == ("Error in model stg_x (models/staging/stg_x.sql): [PARSE_SYNTAX_ERROR] "
+                              "org.apache.spark.sql.catalyst.parser.ParseException: Syntax error at or near 'with'")
