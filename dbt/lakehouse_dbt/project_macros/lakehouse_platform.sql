@@ -3,6 +3,8 @@
     pipeline's dbt project links this one file into its macros/ folder (a symlink, not a copy):
       ln -s ../../../../dbt/lakehouse_dbt/project_macros/lakehouse_platform.sql pipelines/<name>/dbt/macros/
     It sits outside the package's macro-paths, so the package itself never loads it.
+    The same for the spark adapter (materializations/iceberg_spark.sql; unit tests and dbt-spark's
+    describe macro through unit_testing.sql).
     Schema names go through dbt's dispatch (duckdb__generate_schema_name), so a project that has its
     own generate_schema_name keeps it beside this file (package README, "A project with its own
     generate_schema_name"). -#}
