@@ -101,3 +101,11 @@ def test_the_cdc_marts_on_spark_equal_postgres_after_updates_deletes_recreations
     assert len(current) == len(in_postgres)
     assert any(r["is_deleted"] for r in history.to_pylist()), "the three days deleted orders"
 
+
+
+def test_lineage_on_spark_keeps_the_one_table_identity(both_engines, spark_home):
+    events = [json.loads(line) for line in (spark_home / "lineage" / "events.jsonl").read_text().splitlines()]
+    datasets = {(d["namespace"], d["name"]) for e in events for d in e.get("inputs", []) + e.get("outputs", [])}
+    assert ("iceberg://lakehouse", "marts.mart_positions") in datasets
+    assert ("iceberg://lakehouse", "marts.orders") in datasets
+    assert not [d for d in datasets if d[0].startswith(("spark://", "hive://"))], "a Spark name escaped the mapping"
