@@ -95,7 +95,8 @@ from (
 
 
 {#- The family of a SQL type name, and its precision and scale for decimals: the type names of both
-    engines and of PostgreSQL map to the same families (a type name is read as the target engine reads it). -#}
+    engines and of PostgreSQL map to the same families (Spark runs with spark.sql.timestampType
+    TIMESTAMP_NTZ, so `timestamp` is a local date-time there too and timestamp_ltz the instant). -#}
 {% macro json_type_family(data_type) %}
   {%- set t = data_type | lower | trim -%}
   {%- set base = t.split('(')[0] | trim -%}
@@ -110,8 +111,7 @@ from (
     {{ return({'family': 'boolean'}) }}
   {%- elif base == 'date' -%}
     {{ return({'family': 'date'}) }}
-  {%- elif base in ['timestamptz', 'timestamp with time zone', 'timestamp_ltz'] or (base == 'timestamp' and target.type == 'spark') -%}
-    {#- Spark's `timestamp` is an instant (TIMESTAMP_LTZ); its naive one is timestamp_ntz. -#}
+  {%- elif base in ['timestamptz', 'timestamp with time zone', 'timestamp_ltz'] -%}
     {{ return({'family': 'timestamptz'}) }}
   {%- elif base in ['timestamp', 'timestamp without time zone', 'timestamp_ntz', 'datetime'] -%}
     {{ return({'family': 'timestamp'}) }}
@@ -225,7 +225,7 @@ from (
       {%- if row['not_integer'] == 0 -%}{%- set data_type = 'bigint' -%}
       {%- elif row['not_number'] == 0 -%}{%- set data_type = 'decimal(38,' ~ [row['max_scale'] | int, 9] | max ~ ')' -%}
       {%- elif row['not_boolean'] == 0 -%}{%- set data_type = 'boolean' -%}
-      {%- elif row['not_timestamptz'] == 0 -%}{%- set data_type = 'timestamp' if spark else 'timestamp with time zone' -%}
+      {%- elif row['not_timestamptz'] == 0 -%}{%- set data_type = 'timestamp_ltz' if spark else 'timestamp with time zone' -%}
       {%- elif row['not_timestamp'] == 0 -%}{%- set data_type = 'timestamp_ntz' if spark else 'timestamp' -%}
       {%- elif row['not_date'] == 0 -%}{%- set data_type = 'date' -%}
       {%- else -%}{%- set data_type = 'string' if spark else 'varchar' -%}

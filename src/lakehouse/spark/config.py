@@ -82,6 +82,10 @@ def spark_properties(settings: Settings) -> dict[str, str]:
         "spark.sql.warehouse.dir": (settings.home / "spark" / "spark-warehouse").as_uri(),
         # UTC, as DuckDB and PyIceberg: a timestamp means the same instant on every engine.
         "spark.sql.session.timeZone": "UTC",
+        # `timestamp` in SQL means what it means on DuckDB: a local date-time (TIMESTAMP_NTZ, Iceberg's
+        # timestamp); an instant is timestamp_ltz (Iceberg's timestamptz). Spark's own default would
+        # turn every cast(... as timestamp) of a model into a timestamptz column on Spark only.
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
         # Small local data: a few shuffle partitions, not Spark's 200 (tiny files, slow stages).
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.adaptive.enabled": "true",
