@@ -75,6 +75,10 @@ def spark_properties(settings: Settings) -> dict[str, str]:
         # check for them leaves a JDBC result set open, whose SQLite read lock then blocks every writer,
         # PyIceberg's commits included, for as long as the server runs.
         f"{catalog}.jdbc.init-catalog-tables": "false",
+        # Other engines commit to the same tables (PyIceberg lands every raw batch): a long-lived server
+        # must load each table's current metadata, not the copy Iceberg's CachingCatalog kept from an
+        # earlier query (with the cache, staging read the landing before last).
+        f"{catalog}.cache-enabled": "false",
         "spark.sql.defaultCatalog": name,
         # No Hive metastore (and no metastore_db/ folder): every table lives in the Iceberg catalog.
         "spark.sql.catalogImplementation": "in-memory",
