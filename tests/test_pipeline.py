@@ -85,3 +85,15 @@ def test_a_dbt_model_writing_another_pipelines_table_is_refused_naming_both(pipe
     # (Without the platform's routing macros dbt names the schema main_marts: the clash is the same.)
     assert any("pipelines 'alpha' and 'beta' both write main_marts.orders: a table has one owner" in m
                for m in messages), messages
+
+
+def test_an_ingest_entry_for_one_engine_is_left_out_on_the_other_and_a_bad_engine_is_named(pipelines_dir, monkeypatch):
+    entry = "{{name: {name}, table: raw.events, kind: generator, engines: {engines}, options: {{callable: 'generator.py:rows'}}}}"
+    both = folder(pipelines_dir, "both", yaml="name: both\ningest:\n"
+                  + "".join(f"  - {entry.format(name=engine, engines=[engine])}\n" for engine in ("duckdb", "spark")))
+    for engine in ("duckdb", "spark"):
+        monkeypatch.setenv("LAKEHOUSE_ENGINE", engine)
+        assert [(source.name, source.engines) for source in load_pipeline(both).ingest] == [(engine, (engine,))]
+    bad = folder(pipelines_dir, "bad", yaml=f"name: bad\ningest:\n  - {entry.format(name='src', engines='[trino]')}\n")
+    with pytest.raises(InvalidPipeline, match=r"ingest 'src'.*: 'engines' lists engines among duckdb, spark; got \['trino'\]"):
+        load_pipeline(bad)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .engines import ENGINES
 from .errors import InvalidPipeline, read_yaml
 from .identifiers import InvalidIdentifier, split_table_name, validate_identifier
 from .kinds import delivery_kind, ingest_kind
@@ -39,6 +40,9 @@ class IngestSource:
     kind: str
     options: dict[str, Any]
     partition_by: list[str]
+    # The engines (LAKEHOUSE_ENGINE) this entry runs on; empty: every engine. Two entries may then
+    # land the same table, one per engine (the tweets bronze layer is a Spark job on Spark).
+    engines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,17 @@ def _parse_ingest(entry: dict, folder: Path, where: str) -> IngestSource:
     if split_table_name(table)[0] != "raw":
         raise InvalidPipeline(f"{where}: ingest lands in the raw layer; got table {table!r}")
     kind = _kind(ingest_kind, _require(entry, "kind", where), where)
+    engines = entry.get("engines") or []
+    engines = [engines] if isinstance(engines, str) else engines
+    if not isinstance(engines, list) or any(engine not in ENGINES for engine in engines):
+        raise InvalidPipeline(f"{where}: 'engines' lists engines among {', '.join(ENGINES)}; got {entry['engines']!r}")
     source = IngestSource(
         name=name,
         table=table,
         kind=kind.name,
         options=dict(entry.get("options") or {}),
         partition_by=list(entry.get("partition_by") or ["_batch_date"]),
+        engines=tuple(engines),
     )
     kind.validate(source, folder, where)
     return source
@@ -173,7 +182,10 @@ def load_pipeline(folder: Path) -> Pipeline:
         label = f"{where} ingest '{entry.get('name') if isinstance(entry, dict) else entry}'"
         kind = _kind(ingest_kind, _require(entry, "kind", label), label)
         entries.extend(kind.expand(entry, folder, where))
-    ingest = [_parse_ingest(entry, folder, where) for entry in entries]
+    # Every entry is checked; the ones for another engine are then left out of this run's pipeline.
+    engine = load_settings().engine
+    ingest = [source for source in (_parse_ingest(entry, folder, where) for entry in entries)
+              if not source.engines or engine in source.engines]
     _unique([source.name for source in ingest], "ingest", where)
     _unique([source.table for source in ingest], "ingest table", where)
     deliver = [_parse_delivery(entry, folder, where) for entry in raw.get("deliver") or []]

@@ -433,6 +433,14 @@ def _chunks(uri: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         yield carry
 
 
+def check_header(uri: str, line: bytes, fmt: FileFormat) -> None:
+    """The header line (without its LF) names the declared columns in order."""
+    header = line.decode("utf-8", "replace").removeprefix("\ufeff").removesuffix("\r")
+    if header.split(fmt.delimiter) != fmt.names:
+        raise FileFormatError(f"{uri}: the header {header[:300]!r} does not name the declared columns "
+                              f"{fmt.delimiter.join(fmt.names)!r}")
+
+
 def _pieces(uri: str, fmt: FileFormat, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
     """(whole lines without the last LF, number of the first line) of the file, the header checked and left out."""
     line = 1
@@ -441,10 +449,7 @@ def _pieces(uri: str, fmt: FileFormat, chunk_bytes: int) -> Iterator[tuple[bytes
         data = data[:-1] if data.endswith(b"\n") else data
         if header_pending:
             header, newline, data = data.partition(b"\n")
-            header = header.decode("utf-8", "replace").removeprefix("\ufeff").removesuffix("\r")
-            if header.split(fmt.delimiter) != fmt.names:
-                raise FileFormatError(f"{uri}: the header {header[:300]!r} does not name the declared columns "
-                                      f"{fmt.delimiter.join(fmt.names)!r}")
+            check_header(uri, header, fmt)
             header_pending = False
             line += 1
             if not newline:
@@ -538,30 +543,34 @@ def _progress_logger(name: str):
     return progress
 
 
-def land_delimited_file(pipeline_name: str, source, day: dt.date, options: dict[str, Any], run_id: str | None,
-                        folder: Path | None = None) -> dict[str, Any]:
-    """The work of the ``delimited_file`` kind (lakehouse.kinds.delimited_file); see the module docstring.
-
-    ``folder``: the pipeline folder, where a ``file.py:function`` generator is found."""
+def fetch_day_file(pipeline_name: str, source_name: str, day: dt.date, options: dict[str, Any], folder: Path | None):
+    """The day's file in the raw zone (simulated first in the demo): (the source URI, the Fetched copy)."""
     from ..loader import load_callable
     from .download import fetch
 
-    started = time.monotonic()
-    fmt = FileFormat.from_options(options.get("format") or {})
     if "source" not in options or not str(options["source"]).strip():
-        raise FileFormatError(f"{source.name}: option 'source' (URL, path or s3:// URI) is required")
+        raise FileFormatError(f"{source_name}: option 'source' (URL, path or s3:// URI) is required")
     uri = resolve_source(str(options["source"]).strip(), day)
     if options.get("simulate") and not _exists(uri):
         generator = load_callable(options.get("generator") or "", folder, "generator")
         truth = generator(uri, rows=int(options.get("simulate_rows", 2000)), day=day, seed=int(options.get("seed", 42)),
                           bad_rate=float(options.get("simulate_bad_rate", 0.0)))
         log.info("simulated the upstream export for %s at %s (%s lines)", day, uri, getattr(truth, "lines", "?"))
-    settings = load_settings()
-    destination = join(settings.raw_zone, pipeline_name, source.name, _file_name(uri))
+    destination = join(load_settings().raw_zone, pipeline_name, source_name, _file_name(uri))
     fetched = fetch(uri, destination, connections=int(options.get("connections", 4)), progress=_progress_logger(uri))
     log.info("fetched %s to %s: %s bytes in %.1f s (%s resumed, %s connections), sha256 %s", uri, fetched.destination,
              f"{fetched.size:,}", fetched.seconds, f"{fetched.resumed_bytes:,}", fetched.connections, fetched.sha256)
+    return uri, fetched
 
+
+def land_delimited_file(pipeline_name: str, source, day: dt.date, options: dict[str, Any], run_id: str | None,
+                        folder: Path | None = None) -> dict[str, Any]:
+    """The work of the ``delimited_file`` kind (lakehouse.kinds.delimited_file); see the module docstring.
+
+    ``folder``: the pipeline folder, where a ``file.py:function`` generator is found."""
+    started = time.monotonic()
+    fmt = FileFormat.from_options(options.get("format") or {})
+    uri, fetched = fetch_day_file(pipeline_name, source.name, day, options, folder)
     ingested_at = dt.datetime.now(dt.UTC)
     schema = fmt.arrow_schema()
     with tempfile.TemporaryDirectory(prefix="lakehouse-ingest-") as folder:

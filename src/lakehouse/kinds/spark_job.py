@@ -5,8 +5,12 @@ Options: ``script`` (a .py file in the pipeline folder), ``args`` (a mapping pas
 when not defined, is the settings' ``LAKEHOUSE_SPARK_MASTER``), ``inputs`` (what the job reads, for
 lineage: URIs or table names). The script runs with ``spark-submit`` through Airflow's Spark provider
 (SparkSubmitHook), with the lakehouse's Spark properties (the same Iceberg catalog as every engine), and
-gets ``--table``, ``--batch-date`` and ``--run-id``. It writes through ``lakehouse.spark.job.replace_batch``:
-one Iceberg commit that replaces exactly the batch date's rows, so reruns and backfills are idempotent.
+gets ``--table``, ``--batch-date``, ``--run-id``, ``--pipeline``, ``--folder``, ``--source`` and
+``--partition-by`` (JSON), then its ``args`` (``split_bytes: 4096`` as ``--split-bytes 4096``; a
+mapping or list value as JSON). It writes through
+``lakehouse.spark.job.replace_batch`` (one Iceberg commit that replaces exactly the batch date's rows)
+or ``lakehouse.spark.delimited.land`` (a delimited file under the delimited_file kind's rules), so
+reruns and backfills are idempotent.
 On Kubernetes the same script is a SparkApplication (deploy/kubernetes/spark-application.yaml).
 """
 
@@ -27,7 +31,7 @@ class SparkJobIngest(IngestKind):
     name = "spark_job"
     OPTIONS = {
         "script": Option(str, required=True, help="a PySpark script in the pipeline folder, e.g. spark/bronze.py"),
-        "args": Option(dict, default={}, help="passed to the script as --name value"),
+        "args": Option(dict, default={}, help="passed to the script as --name value (name_x as --name-x)"),
         "conn_id": Option(str, default="lakehouse_spark", help="the Airflow Spark connection (its host is the master)"),
         "inputs": Option(list, default=[], help="what the job reads, for lineage"),
     }
@@ -67,9 +71,11 @@ class SparkJobIngest(IngestKind):
             # No connection of the user's: the master of the settings, as the Thrift server has.
             os.environ[variable] = json.dumps({"conn_type": "spark", "host": settings.spark_master})
         conf = {k: v for k, v in spark_properties(settings).items() if k not in _SERVER_ONLY and k != "spark.master"}
-        arguments = ["--table", self.source.table, "--batch-date", day.isoformat(), "--run-id", run_id or ""]
+        arguments = ["--table", self.source.table, "--batch-date", day.isoformat(), "--run-id", run_id or "",
+                     "--pipeline", self.pipeline.name, "--folder", str(self.pipeline.folder), "--source",
+                     self.source.name, "--partition-by", json.dumps(self.source.partition_by)]
         for key, value in self.options["args"].items():
-            arguments += [f"--{key}", str(value)]
+            arguments += [f"--{key.replace('_', '-')}", json.dumps(value) if isinstance(value, (dict, list)) else str(value)]
         hook = SparkSubmitHook(conf=conf, conn_id=conn_id, name=f"{self.pipeline.name}.{self.source.name}",
                                application_args=arguments, env_vars=self._environment(),
                                driver_memory=settings.spark_driver_memory)

@@ -2,9 +2,9 @@
 
     from lakehouse.spark import job
 
-    args = job.arguments(extra=["--source"])      # --table, --batch-date, --run-id, and the script's own
+    args = job.arguments(extra=["--path"])        # --table, --batch-date, --run-id, ... and the script's own
     spark = job.session()
-    rows = spark.read.option("sep", "\\t").csv(args.source, header=True)
+    rows = spark.read.option("sep", "\\t").csv(args.path, header=True)
     job.replace_batch(spark, rows, args.table, args.batch_date)
 
 ``replace_batch`` adds the lineage columns the other ingest kinds add (_batch_date, _ingested_at) and
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+from pathlib import Path
 
 from ..identifiers import split_table_name
 
@@ -25,6 +27,11 @@ def arguments(extra: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--table", required=True)
     parser.add_argument("--batch-date", required=True, type=dt.date.fromisoformat)
     parser.add_argument("--run-id", default="")
+    # Which entry of which pipeline runs: the pipeline's name and folder, the ingest's name and layout.
+    parser.add_argument("--pipeline", default="")
+    parser.add_argument("--folder", type=Path, default=None)
+    parser.add_argument("--source", default="")
+    parser.add_argument("--partition-by", type=json.loads, default=["_batch_date"])
     for name in extra or []:
         parser.add_argument(name)
     return parser.parse_args()
