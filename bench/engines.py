@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import time
 
 from bench import cdc
@@ -89,6 +90,7 @@ def measure(scales: tuple[float, ...] = (1, 10, 50), orders: int = 1_000_000, ba
         figures["spark_startup_seconds"] = max(figures["spark_startup_seconds"], startup)
         figures["liquidity"][scale] = {"duckdb": duckdb_seconds, "spark": spark_seconds,
                                        "ratio": spark_seconds / duckdb_seconds}
+        print(f"  (liquidity at scale {scale:g}: {figures['liquidity'][scale]})", file=sys.stderr, flush=True)
     duckdb_cdc, spark_cdc = _cdc(orders, batch, "duckdb"), _cdc(orders, batch, "spark")
     figures["cdc"] = {"orders": orders, "batch": batch, "duckdb": duckdb_cdc, "spark": spark_cdc,
                       "ratio": spark_cdc / duckdb_cdc}
