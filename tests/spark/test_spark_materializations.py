@@ -108,3 +108,10 @@ def test_the_session_target_runs_spark_inside_dbt_on_the_same_catalog(project, t
     assert rows("select event_id, status from staging.fixture_events order by 1") == [
         (1, "created"), (2, "shipped"), (3, "created")]
     assert not list(workdir.iterdir()), "a session leaves nothing in the working folder (metastore_db, derby.log)"
+
+
+def test_the_expectation_tests_give_the_same_outcomes_on_spark(spark_home, tmp_path):
+    from expectations_project import FAILURES, outcome, run_and_test
+
+    results = run_and_test(tmp_path)
+    assert {name: (r["status"], r["failures"]) for name, r in results.items()} == {name: outcome(name) for name in FAILURES}

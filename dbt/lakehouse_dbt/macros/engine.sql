@@ -40,3 +40,35 @@
 {% endmacro %}
 {% macro duckdb__repeat_row(times) %}unnest(range(1, cast({{ times }} as bigint) + 1)){% endmacro %}
 {% macro spark__repeat_row(times) %}explode(sequence(1, cast({{ times }} as bigint))){% endmacro %}
+
+{#- A string as an SQL literal, quotes (and on Spark backslashes, which its literals unescape) escaped. -#}
+{% macro text_literal(value) %}
+  {{ return(adapter.dispatch('text_literal', 'lakehouse')(value)) }}
+{% endmacro %}
+{% macro default__text_literal(value) %}'{{ (value | string).replace("'", "''") }}'{% endmacro %}
+{% macro spark__text_literal(value) %}'{{ (value | string).replace("\\", "\\\\").replace("'", "\\'") }}'{% endmacro %}
+
+{#- `expr` contains a match of `pattern` (a search, not a full match); flags 'i': case-insensitive.
+    NULL for a NULL value. -#}
+{% macro contains_regex(expr, pattern, flags="") %}
+  {{ return(adapter.dispatch('contains_regex', 'lakehouse')(expr, pattern, flags)) }}
+{% endmacro %}
+{% macro duckdb__contains_regex(expr, pattern, flags) %}regexp_matches({{ expr }}, {{ lakehouse.text_literal(pattern) }}{{ ', ' ~ lakehouse.text_literal(flags) if flags }}){% endmacro %}
+{% macro spark__contains_regex(expr, pattern, flags) %}{{ expr }} rlike {{ lakehouse.text_literal(('(?' ~ flags ~ ')' if flags else '') ~ pattern) }}{% endmacro %}
+
+{#- The `q` quantile of `expr`, interpolated linearly between values. -#}
+{% macro quantile_cont(expr, q) %}
+  {{ return(adapter.dispatch('quantile_cont', 'lakehouse')(expr, q)) }}
+{% endmacro %}
+{% macro duckdb__quantile_cont(expr, q) %}quantile_cont({{ expr }}, {{ q }}){% endmacro %}
+{% macro spark__quantile_cont(expr, q) %}percentile({{ expr }}, {{ q }}){% endmacro %}
+
+{#- Now minus `interval` `datepart`s, as a timestamp. `ts - interval N unit` reads the same on DuckDB
+    and Spark; dbt.dateadd on dbt-spark 1.11 gives NULL for it (tests/spark found it: a recency check
+    that compares with NULL always passes). -#}
+{% macro timestamp_ago(datepart, interval) %}
+{%- if datepart not in ['second', 'minute', 'hour', 'day', 'week', 'month', 'year'] or not (interval is number) -%}
+  {{ exceptions.raise_compiler_error("datepart is one of second, minute, hour, day, week, month, year and interval a number; got " ~ datepart ~ ", " ~ interval) }}
+{%- endif -%}
+cast({{ dbt.current_timestamp() }} - interval {{ interval }} {{ datepart }} as {{ dbt.type_timestamp() }})
+{%- endmacro %}

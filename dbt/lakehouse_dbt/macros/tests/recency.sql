@@ -2,7 +2,8 @@
     (ignore_time_component: compared as dates). Fails (one row per group of group_by_columns, with
     most_recent and threshold) when older, or when there is no value at all (an empty model). -#}
 {% test recency(model, field, datepart, interval, ignore_time_component=false, group_by_columns=[]) %}
-{%- set threshold = 'cast(' ~ dbt.dateadd(datepart, interval * -1, dbt.current_timestamp()) ~ ' as ' ~ ('date' if ignore_time_component else dbt.type_timestamp()) ~ ')' %}
+{%- set threshold = lakehouse.timestamp_ago(datepart, interval) %}
+{%- set threshold = 'cast(' ~ threshold ~ ' as date)' if ignore_time_component else threshold %}
 with recency as (
     select
         {%- for column in group_by_columns %}
