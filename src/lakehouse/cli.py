@@ -418,6 +418,49 @@ def _print_run_summary(results: list[Any]) -> None:
             console.print(f"{_field(r, 'pipeline')} marts: {rows}")
 
 
+@main.command("codegen")
+@click.argument("source_ref", metavar="SOURCE")
+@click.option("--pipeline", required=True, help="The pipeline whose dbt project gets the staging layer.")
+@click.option("--schema", help="PostgreSQL: the schema to read (required for PostgreSQL).")
+@click.option("--source-name", help="The dbt source's name (default: the schema, or the Iceberg namespace).")
+@click.option("--landed-namespace", default="raw", show_default=True, help="PostgreSQL: the namespace the ingest lands in.")
+@click.option("--landed-prefix", help="PostgreSQL: the landed tables' prefix (default '<schema>_').")
+@click.option("--strip-prefix", help="Taken off table names in dbt (ads_campaigns -> campaigns, identifier ads_campaigns).")
+@click.option("--cursor-column", help="PostgreSQL: the freshness column (default updated_at, when a table has it).")
+@click.option("--tables", "tables_glob", metavar="GLOB", help="Only the tables matching this glob.")
+@click.option("--models-dir", help="Folder in the dbt project (default models/staging/<source name>).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a run would write a file (for CI).")
+def codegen_command(source_ref: str, pipeline: str, schema: str | None, source_name: str | None, landed_namespace: str,
+                    landed_prefix: str | None, strip_prefix: str | None, cursor_column: str | None, tables_glob: str | None,
+                    models_dir: str | None, check: bool) -> None:
+    """Write a pipeline's dbt staging layer (sources file, one base model and YAML per table) from a source's schema.
+
+    SOURCE is a PostgreSQL DSN ('host=... dbname=...' or postgresql://...), an Airflow connection id, or an
+    Iceberg namespace, 'iceberg:raw' or 'iceberg:raw.ads_*'. A file a person edited is never overwritten: what
+    the source changed since is reported as drift instead.
+    """
+    from .codegen import EDITED, MERGED, ORPHANED, UNCHANGED, generate
+
+    report = generate(source_ref, pipeline, schema=schema, source_name=source_name, landed_namespace=landed_namespace,
+                      landed_prefix=landed_prefix, strip_prefix=strip_prefix, cursor_column=cursor_column,
+                      tables=tables_glob, models_dir=models_dir, check=check)
+    # Plain lines, never wrapped: paths and drift stay greppable in CI logs.
+    click.echo(f"codegen from {report.source} into {pipeline}'s dbt project, {report.models_dir}")
+    would = "would be " if check else ""
+    labels = {EDITED: "edited, left as it is", ORPHANED: "its table left the source, kept",
+              MERGED: "edited, kept; the source's new tables and columns " + ("would be added" if check else "added")}
+    for result in report.files:
+        status = labels.get(result.status) or (result.status if result.status == UNCHANGED else would + result.status)
+        click.echo(f"  {result.path}: {status}")
+        for line in result.drift:
+            click.secho(f"      drift: {line}", fg="yellow")
+    counts = {status: len(report.by_status(status)) for status in ("created", "updated", MERGED, UNCHANGED, EDITED, ORPHANED)}
+    click.echo(", ".join(f"{n} {status}" for status, n in counts.items() if n))
+    if check and report.changed:
+        click.secho("generated code is not up to date: run the same command without --check", fg="red")
+        raise SystemExit(1)
+
+
 @main.group()
 def source() -> None:
     """The CDC source PostgreSQL: embedded, or yours when LAKEHOUSE_SOURCE_DSN is set."""

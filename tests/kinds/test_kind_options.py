@@ -53,7 +53,7 @@ def test_every_registered_kind_is_a_class_named_as_registered():
 def test_an_unknown_kind_names_the_known_ones(tmp_path):
     message = refused(tmp_path, ingest("ftp", "{}"))
     assert message == ("ingest 'things': unknown ingest kind 'ftp'; "
-                       "known kinds: generator, postgres_cdc, delimited_file, table_map, spark_job")
+                       "known kinds: generator, postgres_cdc, delimited_file, table_map, spark_job, sql_database")
 
 
 def test_generator_needs_a_callable_that_exists(tmp_path):
@@ -129,4 +129,4 @@ def test_postgres_delivery_checks_its_target(tmp_path):
     assert message == "deliver 'out' option 'target_table': target_table 'x' must be 'schema.table'"
     message = refused(tmp_path / "b", base + "deliver:\n  - {name: out, table: marts.x, kind: postgres, options: {conn: a}}\n",
                       files)
-    assert message == "deliver 'out': unknown option 'conn' for kind 'postgres'; its options: conn_id, target_table"
+    assert message == "deliver 'out': unknown option 'conn' for kind 'postgres'; its options: conn_id, grants, target_table"

@@ -20,10 +20,14 @@ INGEST_KINDS = {
     "table_map": "lakehouse.kinds.table_map:TableMapIngest",
     # A PySpark script of the pipeline, run with spark-submit (Airflow's Spark provider): big sources.
     "spark_job": "lakehouse.kinds.spark_job:SparkJobIngest",
+    # An incremental copy of a SQL schema's tables (cursor, merge by key, deletes detected), one task per table.
+    "sql_database": "lakehouse.kinds.sql_database:SqlDatabaseIngest",
 }
 DELIVERY_KINDS = {
     # A table copied to PostgreSQL, replacing its rows in one transaction (idempotent).
     "postgres": "lakehouse.kinds.postgres_delivery:PostgresDelivery",
+    # A table synced by key into an operational PostgreSQL table: only changed rows written (reverse ETL).
+    "postgres_sync": "lakehouse.kinds.postgres_sync:PostgresSyncDelivery",
 }
 
 

@@ -13,9 +13,17 @@ def rendered_options(pipeline, options: dict[str, Any], **overrides: Any) -> dic
     Only ``{{ params.<name> }}`` templates are filled in (what pipeline.yml files use); ``overrides`` win."""
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
     params = dict(pipeline.params)
-    rendered = {key: environment.from_string(value).render(params=params) if isinstance(value, str) and "{{" in value
-                else value for key, value in options.items()}  # fmt: skip
-    return {**rendered, **overrides}
+
+    def render(value: Any) -> Any:  # nested like Airflow's own rendering of templated fields
+        if isinstance(value, dict):
+            return {key: render(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [render(item) for item in value]
+        if isinstance(value, str) and "{{" in value:
+            return environment.from_string(value).render(params=params)
+        return value
+
+    return {**render(dict(options)), **overrides}
 
 
 def dbt(project_dir, *args: str, profiles_dir=None):

@@ -1,0 +1,1 @@
+../../../../dbt/lakehouse_dbt/project_macros/lakehouse_platform.sql

@@ -1,0 +1,219 @@
+"""One run of an incremental copy: what the source extracted, committed to its raw table exactly once.
+
+    state (raw table's snapshots) ──▶ extract(state) ──▶ rows with cursor >= state.cursor, rejected records,
+                                                          and (deletes: detect) every key the source has now
+    quarantine.rejected_<source name>  ◀── records that cannot be landed, with the reason (one commit)
+    raw.<table>                        ◀── new and changed rows merged by key, deleted keys removed,
+                                           the new state in the same snapshot (one commit)
+
+Per run: ``fetched = landed + quarantined + superseded + already_landed`` where ``superseded`` are older
+versions of a key fetched in the same run (the newest by cursor wins) and ``already_landed`` the
+boundary rows the previous run committed. A run that finds nothing new commits nothing.
+
+Crash safety: the quarantine commit replaces the rows of this run's window (its starting cursor), and
+the raw commit carries the state. Dying between the two leaves the state where it was, so the rerun
+extracts the same window, replaces the same quarantine rows and lands the rows once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.expressions import EqualTo
+
+from ..catalog import load_table
+from ..ingest import LINEAGE_COLUMNS, add_lineage_columns
+from ..writes import write
+from . import SyncError
+from .state import CURSOR_COLUMN_PROPERTY, STATE_PROPERTY, CursorState, key_texts, read_state
+
+log = logging.getLogger(__name__)
+TOMBSTONE = "_deleted"
+RESERVED = (*LINEAGE_COLUMNS, TOMBSTONE)
+QUARANTINE_SCHEMA = pa.schema([
+    ("_window", pa.string()),  # the run's starting cursor: a rerun of the window replaces its rows
+    ("primary_key", pa.string()),  # JSON of the key's values, when the record has them
+    ("record", pa.string()),  # the record as the source gave it (JSON)
+    ("rejection_reason", pa.string()),
+    ("_batch_date", pa.date32()),
+    ("_ingested_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+@dataclass
+class Rejected:
+    record: dict[str, Any] | str  # the record (or the raw text that could not be read as one)
+    reason: str
+
+
+@dataclass
+class Increment:
+    """What one extraction returned."""
+
+    rows: pa.Table  # typed rows with cursor >= the state's cursor
+    rejected: list[Rejected] = field(default_factory=list)
+    source_keys: pa.Table | None = None  # every key the source holds now (deletes: detect), else None
+    details: dict[str, Any] = field(default_factory=dict)  # what the extraction reports (pages, retries)
+
+
+@dataclass
+class Target:
+    """Where and how a source's rows land."""
+
+    table: str  # raw.<name>
+    key: list[str]
+    cursor_column: str
+    quarantine: str  # quarantine.rejected_<source name>
+    partition_by: list[str] | None = None
+    properties: dict[str, str] = field(default_factory=dict)  # pipeline, ingest, run id... for the snapshot
+
+
+def _window(state: CursorState) -> str:
+    return "initial" if state.cursor is None else json.dumps(state.cursor, default=str)
+
+
+def _record_json(record: dict[str, Any] | str) -> str:
+    return record if isinstance(record, str) else json.dumps(record, default=str, sort_keys=True)
+
+
+def _invalid_rows(rows: pa.Table, target: Target) -> tuple[pa.Table, list[Rejected]]:
+    """Rows without a key or a cursor value cannot be merged or ordered: they are quarantined."""
+    checks = [(column, f"missing key column {column}") for column in target.key]
+    checks.append((target.cursor_column, f"missing cursor {target.cursor_column}"))
+    bad_mask = None
+    reasons: list[str | None] = [None] * rows.num_rows
+    for column, reason in checks:
+        nulls = pc.is_null(rows.column(column))
+        for index in pc.indices_nonzero(nulls).to_pylist():
+            reasons[index] = reasons[index] or reason
+        bad_mask = nulls if bad_mask is None else pc.or_(bad_mask, nulls)
+    if bad_mask is None or not pc.any(bad_mask).as_py():
+        return rows, []
+    bad = rows.filter(bad_mask).to_pylist()
+    rejected = [Rejected(record, reason) for record, reason in zip(bad, [r for r in reasons if r])]
+    return rows.filter(pc.invert(bad_mask)), rejected
+
+
+def _newest_per_key(rows: pa.Table, key: list[str], cursor: str) -> pa.Table:
+    """One row per key: the one with the highest cursor (the later one of equals, in source order)."""
+    if not rows.num_rows:
+        return rows
+    order = pa.array(range(rows.num_rows), pa.int64())
+    ranked = rows.select([*key, cursor]).append_column("__order", order).sort_by([(cursor, "ascending"),
+                                                                                  ("__order", "ascending")])
+    ranked = ranked.append_column("__rank", pa.array(range(ranked.num_rows), pa.int64()))
+    last = ranked.group_by(key).aggregate([("__rank", "max")]).column("__rank_max")
+    chosen = pc.take(ranked.column("__order"), last)
+    return rows.take(pc.take(chosen, pc.sort_indices(chosen)))  # in source order
+
+
+def _quarantine(target: Target, rejected: list[Rejected], window: str, day: dt.date, now: dt.datetime,
+                properties: dict[str, str]) -> None:
+    existing = load_table(target.quarantine)
+    if not rejected and (existing is None or not existing.scan(row_filter=EqualTo("_window", window),
+                                                               selected_fields=("_window",)).to_arrow().num_rows):
+        return  # nothing to record and nothing of an earlier attempt at this window to replace
+    keys = []
+    for item in rejected:
+        values = [item.record.get(name) for name in target.key] if isinstance(item.record, dict) else None
+        keys.append(json.dumps(values, default=str) if values and all(v is not None for v in values) else None)
+    count = len(rejected)
+    data = pa.table({
+        "_window": pa.array([window] * count, pa.string()),
+        "primary_key": pa.array(keys, pa.string()),
+        "record": pa.array([_record_json(item.record) for item in rejected], pa.string()),
+        "rejection_reason": pa.array([item.reason for item in rejected], pa.string()),
+        "_batch_date": pa.array([day] * count, pa.date32()),
+        "_ingested_at": pa.array([now] * count, pa.timestamp("us", tz="UTC")),
+    }, schema=QUARANTINE_SCHEMA)
+    write(target.quarantine, data, "overwrite", overwrite_filter=EqualTo("_window", window),
+          partition_by=["_batch_date"], snapshot_properties=properties)
+
+
+def _deleted_keys(table, target: Target, source_keys: pa.Table, landed: pa.Table) -> pa.Table:
+    """Keys the raw table has and the source no longer has (a key landed again in this run stays)."""
+    if table is None:
+        return source_keys.schema.empty_table()
+    held = table.scan(selected_fields=tuple(target.key)).to_arrow()
+    held = held.cast(pa.schema([held.schema.field(name).with_type(source_keys.schema.field(name).type)
+                                for name in target.key]))
+    gone = held.join(source_keys.select(target.key), target.key, join_type="left anti")
+    return gone.join(landed.select(target.key), target.key, join_type="left anti") if landed.num_rows else gone
+
+
+def land_increment(target: Target, extract: Callable[[CursorState], Increment], day: dt.date) -> dict[str, Any]:
+    """Read the state, extract after it, and commit the quarantine then the raw rows; the run's summary."""
+    started = time.monotonic()
+    table = load_table(target.table)
+    state = read_state(table, target.cursor_column, target.key)
+    increment = extract(state)
+    rows = increment.rows
+    clash = [name for name in RESERVED if name in rows.column_names]
+    if clash:
+        raise SyncError(f"{target.table}: the source has column(s) {clash}, names the platform reserves")
+    missing = [name for name in (*target.key, target.cursor_column) if name not in rows.column_names]
+    if missing and rows.num_rows:
+        raise SyncError(f"{target.table}: the source's rows have no column(s) {missing} "
+                        f"(key {target.key}, cursor {target.cursor_column!r})")
+    fetched = rows.num_rows + len(increment.rejected)
+    rejected = list(increment.rejected)
+    if rows.num_rows:
+        rows, invalid = _invalid_rows(rows, target)
+        rejected += invalid
+    already = 0
+    if rows.num_rows and state.cursor is not None and state.boundary:
+        cursor_type = rows.schema.field(target.cursor_column).type
+        at_boundary = pc.fill_null(pc.equal(rows.column(target.cursor_column), pa.scalar(state.cursor, cursor_type)),
+                                   False)
+        seen = pa.array([text in state.boundary for text in key_texts(rows.select(target.key))], pa.bool_())
+        drop = pc.and_(at_boundary, seen)
+        already = pc.sum(drop).as_py() or 0
+        rows = rows.filter(pc.invert(drop))
+    newest = _newest_per_key(rows, target.key, target.cursor_column)
+    superseded = rows.num_rows - newest.num_rows
+    deleted = (_deleted_keys(table, target, increment.source_keys, newest)
+               if increment.source_keys is not None else None)
+    deletes = deleted.num_rows if deleted is not None else 0
+    new_state = CursorState.after(newest, target.cursor_column, target.key, state)
+    now = dt.datetime.now(dt.UTC)
+    counts = {"fetched": fetched, "landed": newest.num_rows, "quarantined": len(rejected), "superseded": superseded,
+              "already_landed": already, "deleted": deletes}
+    if fetched != newest.num_rows + len(rejected) + superseded + already:
+        raise SyncError(f"{target.table}: the run does not reconcile: {counts}")  # a bug here, never a source's
+    properties = {**target.properties, "lakehouse.batch_date": day.isoformat(),
+                  **{f"lakehouse.sync.{name}": str(value) for name, value in counts.items()}}
+    _quarantine(target, rejected, _window(state), day, now, properties)
+    snapshot_id = table.current_snapshot().snapshot_id if table is not None and table.current_snapshot() else None
+    if newest.num_rows or deletes:
+        parts = []
+        # Optional columns, whatever the source's constraints say: a source relaxing NOT NULL later
+        # must not break its copy (and tombstones carry the key only).
+        newest = newest.cast(pa.schema([column.with_nullable(True) for column in newest.schema]))
+        if newest.num_rows:
+            data = add_lineage_columns(newest, day, now)
+            parts.append(data.append_column(TOMBSTONE, pa.array([False] * data.num_rows, pa.bool_())))
+        if deletes:  # the key and the flag only: delete_insert removes the key and inserts nothing for it
+            parts.append(deleted.append_column(TOMBSTONE, pa.array([True] * deletes, pa.bool_())))
+        data = pa.concat_tables(parts, promote_options="permissive")
+        properties[STATE_PROPERTY] = new_state.to_property(target.cursor_column)
+        table = write(target.table, data, "delete_insert", unique_key=target.key, tombstone_column=TOMBSTONE,
+                      partition_by=target.partition_by, snapshot_properties=properties)
+        snapshot_id = table.current_snapshot().snapshot_id
+        if table.properties.get(CURSOR_COLUMN_PROPERTY) != target.cursor_column:
+            # Once per table: tells readers (lakehouse codegen: freshness) which column is the cursor.
+            with table.transaction() as tx:
+                tx.set_properties({CURSOR_COLUMN_PROPERTY: target.cursor_column})
+    summary = {"table": target.table, "rows": newest.num_rows, **counts, "quarantine": target.quarantine,
+               "cursor": None if new_state.cursor is None else str(new_state.cursor),
+               "previous_cursor": None if state.cursor is None else str(state.cursor),
+               "snapshot_id": snapshot_id, "seconds": round(time.monotonic() - started, 3), **increment.details}
+    log.info("synced %s: %s", target.table, summary)
+    return summary
