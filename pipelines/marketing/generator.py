@@ -10,7 +10,8 @@ nothing; ``public.marketing_simulated_days`` remembers it):
   customers who arrive after the model was trained, for the scoring step), a GDPR erasure (a customer
   and their orders deleted: the ingest must detect deletes), the day's ad stats (a paused campaign
   keeps zero spend, impressions and clicks: the metrics' zero denominators), yesterday's stats
-  restated for some ads, and conversions: a share of the day's orders attributed to an ad by clicks.
+  restated for some ads, conversions: a share of the day's orders attributed to an ad by clicks, and
+  two malformed records (a count that is not a number, a conversion without its id) to quarantine.
 The shop goes to PostgreSQL through SQL; the ad platform's records go to JSON-lines files per resource
 and day under ``<lakehouse home>/sources/ad_platform``, which its API server (lakehouse.sources.
 json_api_server) serves. Everything depends only on the seed and the day.
@@ -292,6 +293,15 @@ class _Day:
                                          "order_id": order_id, "converted_at": at.isoformat(),
                                          "revenue": float(value), "updated_at": at.isoformat()})
 
+    def bad_records(self) -> None:
+        """What a real platform sends now and then: a count that is not a number, a conversion without its id."""
+        at = _at(self.day, self.rng).isoformat()
+        self._record("ad_stats", {"ad_id": 900_000 + self.day.toordinal() % 1000, "date": self.day.isoformat(),
+                                  "impressions": 10, "clicks": "n/a", "spend": 0.5, "updated_at": at})
+        self._record("conversions", {"id": None, "ad_id": 1, "customer_id": None, "order_id": None,
+                                     "converted_at": at, "revenue": 10.0, "updated_at": at})
+        self._count("ad_bad_records", 2)
+
     def write_records(self) -> None:
         for resource, records in self.records.items():
             folder = self.out / resource
@@ -339,6 +349,7 @@ def simulate_day(day: dt.date, seed: int = 42, customers: int = 400, dsn: str | 
                 today.erasure()
                 clicks = today.ad_stats([day])
                 today.restate_yesterday()
+                today.bad_records()
             today.conversions(clicks)
             today.write_records()
             cur.execute("INSERT INTO public.marketing_simulated_days (day) VALUES (%s)", (day,))

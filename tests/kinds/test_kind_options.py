@@ -53,7 +53,7 @@ def test_every_registered_kind_is_a_class_named_as_registered():
 def test_an_unknown_kind_names_the_known_ones(tmp_path):
     message = refused(tmp_path, ingest("ftp", "{}"))
     assert message == ("ingest 'things': unknown ingest kind 'ftp'; "
-                       "known kinds: generator, postgres_cdc, delimited_file, table_map, spark_job, sql_database")
+                       "known kinds: generator, postgres_cdc, delimited_file, table_map, spark_job, sql_database, rest_api")
 
 
 def test_generator_needs_a_callable_that_exists(tmp_path):

@@ -22,6 +22,8 @@ INGEST_KINDS = {
     "spark_job": "lakehouse.kinds.spark_job:SparkJobIngest",
     # An incremental copy of a SQL schema's tables (cursor, merge by key, deletes detected), one task per table.
     "sql_database": "lakehouse.kinds.sql_database:SqlDatabaseIngest",
+    # A paginated JSON API's resources, incrementally with a cursor kept between runs, one task per resource.
+    "rest_api": "lakehouse.kinds.rest_api:RestApiIngest",
 }
 DELIVERY_KINDS = {
     # A table copied to PostgreSQL, replacing its rows in one transaction (idempotent).

@@ -62,6 +62,9 @@ class Increment:
     rejected: list[Rejected] = field(default_factory=list)
     source_keys: pa.Table | None = None  # every key the source holds now (deletes: detect), else None
     details: dict[str, Any] = field(default_factory=dict)  # what the extraction reports (pages, retries)
+    # The extraction stopped part way (a page that cannot be read): its rejected records are
+    # quarantined, nothing is landed, and the run fails with this message.
+    failure: str | None = None
 
 
 @dataclass
@@ -155,6 +158,10 @@ def land_increment(target: Target, extract: Callable[[CursorState], Increment], 
     table = load_table(target.table)
     state = read_state(table, target.cursor_column, target.key)
     increment = extract(state)
+    if increment.failure:
+        _quarantine(target, increment.rejected, _window(state), day, dt.datetime.now(dt.UTC),
+                    {**target.properties, "lakehouse.batch_date": day.isoformat()})
+        raise SyncError(f"{target.table}: {increment.failure} (quarantined in {target.quarantine})")
     rows = increment.rows
     clash = [name for name in RESERVED if name in rows.column_names]
     if clash:

@@ -1,0 +1,207 @@
+"""A small JSON API in the shape of an ad platform's reporting API: the demo's and the tests' stand-in.
+
+    with JsonApiServer(folder, keys={"ad_stats": ("ad_id", "date")}) as api:
+        GET {api.url}/v1/campaigns?updated_since=2026-11-01T00:00:00+00:00&limit=100
+            Authorization: Bearer {api.token}
+        -> {"data": [...], "paging": {"next_cursor": "..." | null}}
+
+The records of a resource are the JSON-lines files ``<folder>/<resource>/*.jsonl`` (a pipeline's
+generator writes them, one file per day); a later version of a key replaces an earlier one. A page
+holds the records with ``updated_at >= updated_since`` ordered by (updated_at, key); ``next_cursor``
+is opaque (the position and the filter), so a client pages until it is null. ``limit`` is capped
+at ``max_page_size``.
+
+Like real APIs it refuses a missing or wrong token (401), limits the request rate (429 with
+``Retry-After``, a token bucket of ``rate`` requests per second and ``burst``), and, for tests, can
+misbehave on purpose; every attribute may be changed while it runs:
+- ``malformed_pages``: {(resource, page number)}: that page's body is cut short (not JSON), always;
+- ``fail_pages``: {(resource, page number): times}: that page answers 503 the first ``times`` times;
+- ``die_after_pages``: after this many pages in all, every connection is closed without an answer.
+It binds 127.0.0.1 on a free port and logs nothing (no tokens in logs).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+API_PREFIX = "/v1/"
+
+
+class JsonApiServer:
+    def __init__(self, folder: str | Path, *, keys: dict[str, tuple[str, ...]] | None = None,
+                 token: str | None = None, max_page_size: int = 500, rate: float = 50.0, burst: int = 20,
+                 retry_after: int = 1):
+        self.folder = Path(folder)
+        self.keys = dict(keys or {})  # resource -> key fields; default ("id",)
+        self.token = token or secrets.token_urlsafe(24)
+        self.max_page_size = max_page_size
+        self.rate, self.burst, self.retry_after = rate, burst, retry_after
+        self.malformed_pages: set[tuple[str, int]] = set()
+        self.fail_pages: dict[tuple[str, int], int] = {}
+        self.die_after_pages: int | None = None
+        self.pages_served = 0
+        self.rate_limited = 0  # 429s answered
+        self.requests = 0
+        self._tokens = float(burst)
+        self._refilled = time.monotonic()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # Life ----------------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the API server is not running")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> JsonApiServer:
+        handler = type("Handler", (_Handler,), {"api": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        # A short poll: stop() returns within 50 ms, not serve_forever's default half second.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="json-api-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> JsonApiServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # Data ----------------------------------------------------------------------------------------------
+
+    def records(self, resource: str) -> list[dict]:
+        """The current version of every record of ``resource``, ordered by (updated_at, key)."""
+        folder = self.folder / resource
+        if not folder.is_dir():
+            raise KeyError(resource)
+        key_fields = self.keys.get(resource, ("id",))
+        latest: dict[str, dict] = {}
+        for path in sorted(folder.glob("*.jsonl")):
+            for line in path.read_text().splitlines():
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                latest[json.dumps([record.get(k) for k in key_fields], default=str)] = record
+        return sorted(latest.values(), key=lambda r: (_instant(r.get("updated_at")),
+                                                      json.dumps([r.get(k) for k in key_fields], default=str)))
+
+    def _take_token(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate)
+            self._refilled = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            self.rate_limited += 1
+            return False
+
+
+def _instant(value) -> dt.datetime:
+    """An ISO timestamp as an aware datetime (naive: UTC); a record without one sorts first."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _encode(state: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> dict:
+    padded = token + "=" * (-len(token) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode()))
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: JsonApiServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the signature of the base class
+        pass  # quiet: the access log would show query strings to whoever reads the test output
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps({"error": message}).encode(), headers)
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        api = self.api
+        with api._lock:
+            api.requests += 1
+            dead = api.die_after_pages is not None and api.pages_served >= api.die_after_pages
+        if dead:  # the server went away: no answer at all
+            self.close_connection = True
+            self.connection.close()
+            return
+        if self.headers.get("Authorization") != f"Bearer {api.token}":
+            return self._error(401, "missing or wrong bearer token")
+        if not api._take_token():
+            return self._error(429, "rate limit exceeded", {"Retry-After": str(api.retry_after)})
+        url = urlparse(self.path)
+        if not url.path.startswith(API_PREFIX):
+            return self._error(404, f"no such endpoint {url.path}")
+        resource = url.path[len(API_PREFIX):].strip("/")
+        query = {name: values[-1] for name, values in parse_qs(url.query).items()}
+        try:
+            records = api.records(resource)
+        except KeyError:
+            return self._error(404, f"no such resource {resource!r}")
+        try:
+            state = _decode(query["cursor"]) if query.get("cursor") else {
+                "offset": 0, "since": query.get("updated_since") or ""}
+            limit = max(1, min(int(query.get("limit") or 100), api.max_page_size))
+        except (ValueError, json.JSONDecodeError):
+            return self._error(400, "bad cursor or limit")
+        try:
+            since = _instant(state["since"]) if state["since"] else None
+        except TypeError:
+            return self._error(400, "bad updated_since")
+        if state["since"] and since == dt.datetime.min.replace(tzinfo=dt.UTC):
+            return self._error(400, f"updated_since must be an ISO timestamp, got {state['since']!r}")
+        selected = [r for r in records if _instant(r.get("updated_at")) >= since] if since else records
+        offset = int(state["offset"])
+        page_number = offset // limit + 1
+        with api._lock:
+            failures = api.fail_pages.get((resource, page_number), 0)
+            if failures:
+                api.fail_pages[(resource, page_number)] = failures - 1
+        if failures:
+            return self._error(503, "temporarily unavailable")
+        page = selected[offset:offset + limit]
+        following = offset + limit
+        next_cursor = _encode({"offset": following, "since": since}) if following < len(selected) else None
+        body = json.dumps({"data": page, "paging": {"next_cursor": next_cursor}}).encode()
+        if (resource, page_number) in api.malformed_pages:
+            body = body[: max(1, len(body) // 2)]  # a page cut short: not JSON
+        with api._lock:
+            api.pages_served += 1
+        self._send(200, body)
