@@ -80,9 +80,18 @@ CREATE TABLE IF NOT EXISTS public.marketing_simulated_days (
     generated_at timestamptz NOT NULL DEFAULT now()
 );
 
--- The role the CRM reads the synced segments as (the reverse ETL grants it SELECT); no login.
+-- The roles the marts' `grants` name (dbt's grants config, applied by the PostgreSQL deliveries):
+-- the CRM reads the synced segments as crm_reader, dashboards read the ad performance as bi_reader.
+-- No login: a person or a service is given one of them (GRANT crm_reader TO ...). USAGE on the
+-- schemas lets them see the tables they are granted; nothing else is granted here.
 DO $$ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'crm_reader') THEN
         CREATE ROLE crm_reader NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bi_reader') THEN
+        CREATE ROLE bi_reader NOLOGIN;
+    END IF;
 END $$;
+CREATE SCHEMA IF NOT EXISTS analytics;
+GRANT USAGE ON SCHEMA crm TO crm_reader;
+GRANT USAGE ON SCHEMA analytics TO bi_reader;

@@ -46,6 +46,9 @@ def load_extensions(con: duckdb.DuckDBPyConnection, settings: Settings | None = 
     """Load DuckDB's extensions and, when S3 is configured, the secret that reads s3:// with it."""
     for name in _EXTENSIONS:
         con.execute(f"LOAD '{_extension_path(name)}'")
+    # Sessions in UTC whatever the machine's zone: a cast of a timestamptz to timestamp (and every
+    # date taken from one) then means the same on every machine, and the same as on Spark (UTC).
+    con.execute("SET TimeZone = 'UTC'")
     configure_s3(con, settings)
 
 

@@ -40,6 +40,8 @@ DATA_INTERVAL_VARS = {
     "data_interval_start": "{{ data_interval_start | ds }}",
     "data_interval_end": "{{ data_interval_end | ds }}",
 }
+# The Airflow run's id, for what a run keeps under its name (a fitted model: lakehouse.model_store).
+RUN_VARS = {"run_id": "{{ run_id }}"}
 # `lakehouse run --full-refresh` passes it in the run's conf; Cosmos's run/seed operators template it.
 FULL_REFRESH = "{{ dag_run.conf.get('full_refresh', False) }}"
 # `lakehouse run a b` builds only the DAGs of the pipelines it runs (a comma-separated list; unset: all).
@@ -220,7 +222,7 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
             ),
             operator_args={
                 # `vars` is a templated field of every Cosmos operator: rendered per task at run time.
-                "vars": {**pipeline.dbt_vars, **DATA_INTERVAL_VARS},
+                "vars": {**pipeline.dbt_vars, **DATA_INTERVAL_VARS, **RUN_VARS},
                 "full_refresh": FULL_REFRESH,
                 "callback": save_dbt_artifacts,
                 "callback_args": {"pipeline_name": pipeline.name},

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 # Iceberg table properties: what a sync writes down about the table it keeps up to date.
 CURSOR_PROPERTY = "lakehouse.sync.cursor_column"
+KEY_PROPERTY = "lakehouse.sync.primary_key"
 INGESTED_AT = "_ingested_at"
 # PostgreSQL numeric without precision lands as the lake's widest exact decimal (dlt's default too).
 UNCONSTRAINED_DECIMAL = "decimal(38,9)"
@@ -165,6 +166,8 @@ def read_iceberg(namespace: str, *, tables: str | None = None, catalog=None) -> 
         if not cursor and INGESTED_AT in column_names:
             cursor = INGESTED_AT
         keys = tuple(schema.find_column_name(field_id) for field_id in schema.identifier_field_ids)
+        if not keys and table.properties.get(KEY_PROPERTY):  # the key an incremental copy merges by
+            keys = tuple(name for name in table.properties[KEY_PROPERTY].split(",") if name in column_names)
         result.append(Table(name, columns, _text(table.properties.get("comment")), keys, cursor))
     return result
 

@@ -92,8 +92,12 @@ def _plain(name: str) -> bool:
 
 
 def stage_table(table: Table, *, source_name: str, identifier: str, name: str, where: str) -> StagedTable:
+    from ..ingest import LINEAGE_COLUMNS
+
     columns, seen = [], {}
     for column in table.columns:
+        if column.name in LINEAGE_COLUMNS:
+            continue  # the platform's bookkeeping of a landed row, not the source's data: not staged
         staged = staged_name(column.name, f"column of {where}")
         if staged in seen:
             raise CodegenError(f"{where}: columns {seen[staged]!r} and {column.name!r} both become {staged!r}; "

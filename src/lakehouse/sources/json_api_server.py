@@ -101,8 +101,9 @@ class JsonApiServer:
                     continue
                 record = json.loads(line)
                 latest[json.dumps([record.get(k) for k in key_fields], default=str)] = record
+        # The key's values themselves, not their JSON text: as text id 10 would sort before id 9.
         return sorted(latest.values(), key=lambda r: (_instant(r.get("updated_at")),
-                                                      json.dumps([r.get(k) for k in key_fields], default=str)))
+                                                      [_sortable(r.get(k)) for k in key_fields]))
 
     def _take_token(self) -> bool:
         with self._lock:
@@ -123,6 +124,13 @@ def _instant(value) -> dt.datetime:
     except ValueError:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _sortable(value) -> tuple:
+    """A key value comparable with any other: numbers by value, then anything else by its text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (1, value, "")
+    return (0, 0, "") if value is None else (2, 0, str(value))
 
 
 def _encode(state: dict) -> str:
@@ -198,7 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(503, "temporarily unavailable")
         page = selected[offset:offset + limit]
         following = offset + limit
-        next_cursor = _encode({"offset": following, "since": since}) if following < len(selected) else None
+        # The filter as the client sent it (text): the parsed datetime is not JSON and broke every
+        # next page of a filtered request.
+        next_cursor = _encode({"offset": following, "since": state["since"]}) if following < len(selected) else None
         body = json.dumps({"data": page, "paging": {"next_cursor": next_cursor}}).encode()
         if (resource, page_number) in api.malformed_pages:
             body = body[: max(1, len(body) // 2)]  # a page cut short: not JSON

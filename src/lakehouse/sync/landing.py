@@ -21,19 +21,20 @@ import datetime as dt
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import AlwaysTrue, EqualTo
 
 from ..catalog import load_table
 from ..ingest import LINEAGE_COLUMNS, add_lineage_columns
 from ..writes import write
 from . import SyncError
-from .state import CURSOR_COLUMN_PROPERTY, STATE_PROPERTY, CursorState, key_texts, read_state
+from .state import CURSOR_COLUMN_PROPERTY, KEY_PROPERTY, STATE_PROPERTY, CursorState, key_texts, read_state
 
 log = logging.getLogger(__name__)
 TOMBSTONE = "_deleted"
@@ -118,12 +119,32 @@ def _newest_per_key(rows: pa.Table, key: list[str], cursor: str) -> pa.Table:
     return rows.take(pc.take(chosen, pc.sort_indices(chosen)))  # in source order
 
 
+def _signatures(rows: pa.Table) -> Counter:
+    return Counter(zip(rows.column("record").to_pylist(), rows.column("rejection_reason").to_pylist()))
+
+
 def _quarantine(target: Target, rejected: list[Rejected], window: str, day: dt.date, now: dt.datetime,
                 properties: dict[str, str]) -> None:
     existing = load_table(target.quarantine)
-    if not rejected and (existing is None or not existing.scan(row_filter=EqualTo("_window", window),
-                                                               selected_fields=("_window",)).to_arrow().num_rows):
+    if existing is None and not rejected:
         return  # nothing to record and nothing of an earlier attempt at this window to replace
+    # A record rejected again in a later window (a NULL cursor matches every run's query, a keyless row
+    # at the boundary is fetched again) is kept once, in the window that first recorded it.
+    held = (existing.scan(row_filter=AlwaysTrue() if rejected else EqualTo("_window", window),
+                          selected_fields=("_window", "record", "rejection_reason")).to_arrow()
+            if existing is not None else QUARANTINE_SCHEMA.empty_table())
+    in_window = pc.equal(held.column("_window"), window)
+    elsewhere = _signatures(held.filter(pc.invert(in_window)))
+    fresh = []
+    for item in rejected:
+        signature = (_record_json(item.record), item.reason)
+        if elsewhere[signature]:
+            elsewhere[signature] -= 1
+        else:
+            fresh.append(item)
+    rejected = fresh
+    if Counter((_record_json(item.record), item.reason) for item in rejected) == _signatures(held.filter(in_window)):
+        return  # nothing new, or exactly what an earlier attempt at this window recorded
     keys = []
     for item in rejected:
         values = [item.record.get(name) for name in target.key] if isinstance(item.record, dict) else None
@@ -146,9 +167,10 @@ def _deleted_keys(table, target: Target, source_keys: pa.Table, landed: pa.Table
     if table is None:
         return source_keys.schema.empty_table()
     held = table.scan(selected_fields=tuple(target.key)).to_arrow()
-    held = held.cast(pa.schema([held.schema.field(name).with_type(source_keys.schema.field(name).type)
-                                for name in target.key]))
-    gone = held.join(source_keys.select(target.key), target.key, join_type="left anti")
+    # The source's keys to the raw table's types, not the other way round: keys read as Python values
+    # have inferred types (null when the source is empty; a decimal's precision from the values seen).
+    source_keys = source_keys.select(target.key).cast(held.schema)
+    gone = held.join(source_keys, target.key, join_type="left anti")
     return gone.join(landed.select(target.key), target.key, join_type="left anti") if landed.num_rows else gone
 
 
@@ -214,10 +236,11 @@ def land_increment(target: Target, extract: Callable[[CursorState], Increment], 
         table = write(target.table, data, "delete_insert", unique_key=target.key, tombstone_column=TOMBSTONE,
                       partition_by=target.partition_by, snapshot_properties=properties)
         snapshot_id = table.current_snapshot().snapshot_id
-        if table.properties.get(CURSOR_COLUMN_PROPERTY) != target.cursor_column:
-            # Once per table: tells readers (lakehouse codegen: freshness) which column is the cursor.
+        described = {CURSOR_COLUMN_PROPERTY: target.cursor_column, KEY_PROPERTY: ",".join(target.key)}
+        if any(table.properties.get(name) != value for name, value in described.items()):
+            # Once per table: tells readers (lakehouse codegen: freshness, key tests) the cursor and the key.
             with table.transaction() as tx:
-                tx.set_properties({CURSOR_COLUMN_PROPERTY: target.cursor_column})
+                tx.set_properties(described)
     summary = {"table": target.table, "rows": newest.num_rows, **counts, "quarantine": target.quarantine,
                "cursor": None if new_state.cursor is None else str(new_state.cursor),
                "previous_cursor": None if state.cursor is None else str(state.cursor),

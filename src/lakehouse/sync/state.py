@@ -27,6 +27,7 @@ from pyiceberg.table.snapshots import ancestors_of
 
 STATE_PROPERTY = "lakehouse.sync.state"
 CURSOR_COLUMN_PROPERTY = "lakehouse.sync.cursor_column"
+KEY_PROPERTY = "lakehouse.sync.primary_key"  # comma-separated
 # Keys remembered at the boundary; past this (a bulk update stamping one value on many rows) they are
 # not kept, and a rerun merges those rows again: correct, only not free.
 MAX_BOUNDARY_KEYS = 10_000
