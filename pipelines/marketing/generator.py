@@ -133,7 +133,8 @@ class _Day:
                               _at(signed_up, self.rng), _at(self.day, self.rng) if migrated else None))
             planted.append((customer_id, segment, self.day))
             for ago in days_ago:
-                self._order(customer_id, self.day - dt.timedelta(days=ago), spec, catalogue, history=True)
+                self._order(customer_id, self.day - dt.timedelta(days=ago), spec, catalogue, history=True,
+                            arrived=migrated)
         # A first-day customer's row last changed when they signed up; a migrated one on the day it arrived.
         execute_values(self.cur, "INSERT INTO shop.customers VALUES %s",
                        [row[:6] + (row[6] or row[5],) for row in customers])
@@ -141,7 +142,9 @@ class _Day:
         self._count("customers_inserted", len(customers))
         self._flush_orders()
 
-    def _order(self, customer_id: int, day: dt.date, spec: Segment, catalogue, *, history: bool) -> None:
+    def _order(self, customer_id: int, day: dt.date, spec: Segment, catalogue, *, history: bool,
+               arrived: bool = False) -> None:
+        """An order of ``day``; ``arrived``: imported today with its account, so its rows are written today."""
         target = self.rng.uniform(*spec.order_value)
         lines, total = [], Decimal("0")
         while total < Decimal(str(target)) * Decimal("0.8") or not lines:
@@ -152,7 +155,7 @@ class _Day:
         at = _at(day, self.rng)
         # History is settled (delivered, a few returned); a new order starts as placed.
         status = ("returned" if self.rng.random() < 0.03 else "delivered") if history else "placed"
-        self._pending.append((customer_id, at, status, lines, total, history))
+        self._pending.append((customer_id, at, status, lines, total, history, arrived))
 
     def _flush_orders(self) -> None:
         if not self._pending:
@@ -160,13 +163,14 @@ class _Day:
         order_id = self._next_id("orders", "order_id")
         item_id = self._next_id("order_items", "order_item_id")
         orders, items = [], []
-        for customer_id, at, status, lines, total, history in self._pending:
+        for customer_id, at, status, lines, total, history, arrived in self._pending:
             # A settled order's row last changed when it was delivered; stamped by this day at the latest.
+            # An imported history was written today: a copy by updated_at must see it as new.
             updated = min(at + dt.timedelta(days=3), _at(self.day, self.rng)) if history else at
-            updated = max(updated, at)
+            updated = _at(self.day, self.rng) if arrived else max(updated, at)
             orders.append((order_id, customer_id, status, at, updated))
             for product_id, quantity, price in lines:
-                items.append((item_id, order_id, product_id, quantity, price, at))
+                items.append((item_id, order_id, product_id, quantity, price, updated if arrived else at))
                 item_id += 1
             if at.date() >= self.day - dt.timedelta(days=AD_HISTORY_DAYS):
                 self.new_orders.append((order_id, customer_id, at, total if status != "returned" else Decimal(0)))

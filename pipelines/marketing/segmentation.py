@@ -2,10 +2,11 @@
 
 KMeans with four clusters on recency_days, frequency and monetary, standardised first (recency is
 in days, monetary in EUR: unscaled, the largest unit would decide alone). Clusters get business names
-from their centres, in this order: the highest monetary value is `champions`; of the rest, the longest
-since the last order is `at_risk`; of the rest, the fewest orders is `occasional`; the last is
-`loyal`. The fitted pipeline and the training assignments are kept in the model store
-(lakehouse.model_store) under the run id that trained them; inference loads exactly that model.
+from their centres, in this order: the highest monetary value is `champions`; of the rest, the fewest
+orders is `occasional`; of the two left, the longer since the last order is `at_risk`, the other
+`loyal`. (Recency alone cannot tell at_risk from occasional: one-off buyers are long gone too.)
+The fitted pipeline and the training assignments are kept in the model store (lakehouse.model_store)
+under the run id that trained them; inference loads exactly that model.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def _cluster_names(fitted, features: pd.DataFrame) -> dict[int, str]:
     scaler, kmeans = fitted.named_steps["standardscaler"], fitted.named_steps["kmeans"]
     centres = pd.DataFrame(scaler.inverse_transform(kmeans.cluster_centers_), columns=FEATURES)
     names: dict[int, str] = {}
-    for name, column, pick in (("champions", "monetary", "idxmax"), ("at_risk", "recency_days", "idxmax"),
-                               ("occasional", "frequency", "idxmin")):
+    for name, column, pick in (("champions", "monetary", "idxmax"), ("occasional", "frequency", "idxmin"),
+                               ("at_risk", "recency_days", "idxmax")):
         rest = centres.drop(index=list(names))
         names[int(getattr(rest[column], pick)())] = name
     names[int(centres.drop(index=list(names)).index[0])] = "loyal"

@@ -5,6 +5,11 @@ table as a view ``<namespace>.<table>``, so ``source()`` and ``ref()`` resolve f
 shared dbt package's materializations compute a model into a scratch DuckDB table and call
 ``adapter.store_relation('lakehouse', ...)``, which lands here: one atomic PyIceberg commit, then the
 view is re-pointed at the new snapshot for the models that follow in the same invocation.
+
+A dbt Python model arrives here as code (``python_job``: the model plus dbt-duckdb's ``materialize``):
+dbt runs Python only from the materialization it called itself, and with every project routing its
+materializations to the shared package that is a one-line wrapper, so the plugin runs the model
+(dbt-duckdb's own ``run_python_job``), which fills the scratch table, and commits it like SQL's.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import hashlib
 import os
 from typing import Any
 
+from dbt.adapters.duckdb.environments import Environment
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
 from duckdb import DuckDBPyConnection
@@ -52,6 +58,8 @@ class Plugin(BasePlugin):
         scratch = target_config.relation
         cursor = self._conn.cursor()
         try:
+            if options.get("python_job"):
+                self._run_python_model(cursor, scratch.identifier, options["python_job"])
             data = cursor.execute(f"select * from {scratch}").to_arrow_table()
             # Drop first: a seed's scratch table has the name its view is about to take.
             cursor.execute(f"drop table if exists {scratch}")
@@ -71,6 +79,16 @@ class Plugin(BasePlugin):
             self._registered[full_name] = table.metadata_location
         finally:
             cursor.close()
+
+    def _run_python_model(self, cursor: DuckDBPyConnection, identifier: str, code: str) -> None:
+        """``model(dbt, session)`` with ``session`` this cursor; ``dbt.ref()`` / ``dbt.source()`` give
+        DuckDB relations over the registered Iceberg views. Its result becomes the scratch table;
+        an exception comes back as dbt's "Python model failed" error with the model's traceback."""
+
+        def load_relation(name: str):
+            return cursor.query(f"select * from {name}")
+
+        Environment.run_python_job(cursor, load_relation, identifier, code, self.creds)
 
 
 def _storage_signature() -> tuple:

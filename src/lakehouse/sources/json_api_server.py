@@ -26,6 +26,7 @@ import base64
 import datetime as dt
 import json
 import secrets
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,7 +67,7 @@ class JsonApiServer:
 
     def start(self) -> JsonApiServer:
         handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         # A short poll: stop() returns within 50 ms, not serve_forever's default half second.
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -140,6 +141,14 @@ def _encode(state: dict) -> str:
 def _decode(token: str) -> dict:
     padded = token + "=" * (-len(token) % 4)
     return json.loads(base64.urlsafe_b64decode(padded.encode()))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up (a reset keep-alive connection, a retry after a timeout) is not an
+        # error of the server: socketserver would print a traceback to stderr for each. Others still do.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -60,12 +60,15 @@ def _convert(value: Any, kind: pa.DataType) -> Any:
             return value
     elif pa.types.is_decimal(kind):
         if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            # quantize raises for infinity and for more digits than the context holds (1e30, or a
+            # decimal(38,s) value past the default 28): a bad value to quarantine, not the run's end.
             try:
                 number = Decimal(str(value))
+                with localcontext(prec=38):  # the widest decimal declared
+                    quantized = number.quantize(Decimal(1).scaleb(-kind.scale)) if number.is_finite() else None
             except InvalidOperation:
                 raise _Bad from None
-            quantized = number.quantize(Decimal(1).scaleb(-kind.scale))
-            if number.is_finite() and quantized == number and len(quantized.as_tuple().digits) <= kind.precision:
+            if quantized == number and len(quantized.as_tuple().digits) <= kind.precision:
                 return quantized
     elif pa.types.is_date(kind):
         if isinstance(value, str):

@@ -84,9 +84,14 @@ def extract(api: Api, path: str, columns: dict[str, str], state: CursorState) ->
         return Increment(rows=type_records([], columns)[0], rejected=[Rejected(text, reason)],
                          details={"pages": pages}, failure=reason + "; nothing was landed, the next run asks again")
     except Exception as error:  # noqa: BLE001 - HTTP and connection errors after dlt's retries
-        raise SyncError(f"{where} failed after {pages} page(s) and {api.max_attempts} attempt(s): "
-                        f"{type(error).__name__}: {error}; nothing was landed (the next run starts from the same "
-                        "cursor)") from error
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        # dlt retries only 429, 5xx and dropped connections: any other answer (a 401) was asked once,
+        # and saying "after 5 attempts" would send the reader looking for a flaky API.
+        attempts = api.max_attempts if status is None or status == 429 or status >= 500 else 1
+        hint = "; check the API's token" if status in (401, 403) else ""
+        raise SyncError(f"{where} failed after {pages} page(s) and {attempts} attempt(s): "
+                        f"{type(error).__name__}: {error}{hint}; nothing was landed (the next run starts from the "
+                        "same cursor)") from error
     rows, rejected, undeclared = type_records(records, columns)
     if undeclared:
         log.warning("%s returns fields no column declares (not landed): %s", where, ", ".join(sorted(undeclared)))

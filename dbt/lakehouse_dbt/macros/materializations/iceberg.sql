@@ -6,6 +6,11 @@
 
   dbt lets only the root project replace built-in materializations, so each pipeline's dbt project
   routes to these by linking project_macros/lakehouse_platform.sql (one-line wrappers, see the README).
+
+  A Python model (`def model(dbt, session)`, returning a pandas DataFrame, a pyarrow Table or a DuckDB
+  relation) is run by the plugin in this process, with `session` the run's DuckDB and `dbt.ref()` /
+  `dbt.source()` reading the plugin's Iceberg-backed views; its result lands in the same scratch table
+  and takes the same commit. A model that raises never reaches the commit either.
 -#}
 
 {% macro iceberg_materialize(strategy) %}
@@ -16,32 +21,48 @@
   {%- do lakehouse.assert_layer_schema(this) -%}
 
   {{ run_hooks(pre_hooks) }}
-  {#- An enforced contract: the result's columns and types must be the declared ones, checked
-      before anything is written (dbt's own check, as its table materialization does). -#}
-  {%- if config.get('contract').enforced -%}
-    {{ get_assert_columns_equivalent(compiled_code) }}
+  {%- set python_job = none -%}
+  {%- if model.language == 'python' -%}
+    {#- dbt's own route for Python (statement(language='python') -> submit_python_job) only works
+        from the materialization dbt called, and the root project's routing wrapper is that one: the
+        plugin runs the model instead (dbt-duckdb's run_python_job on the run's DuckDB), and its
+        result fills the scratch table (dbt-duckdb's py_write_table), the same commit follows.
+        No contract check: dbt refuses `contract: {enforced: true}` on a Python model when it parses. -#}
+    {% call statement('lakehouse_drop_scratch') -%}
+      drop table if exists {{ scratch }}
+    {%- endcall %}
+    {%- set python_job = py_write_table(temporary=false, relation=scratch, compiled_code=compiled_code) -%}
+    {% call noop_statement('main', 'OK', code='OK') -%}
+      {{ python_job }}
+    {%- endcall %}
+  {%- else -%}
+    {#- An enforced contract: the result's columns and types must be the declared ones, checked
+        before anything is written (dbt's own check, as its table materialization does). -#}
+    {%- if config.get('contract').enforced -%}
+      {{ get_assert_columns_equivalent(compiled_code) }}
+    {%- endif %}
+    {% call statement('main') -%}
+      create or replace table {{ scratch }} as (
+        {{ compiled_code }}
+      )
+    {%- endcall %}
   {%- endif %}
-  {% call statement('main') -%}
-    create or replace table {{ scratch }} as (
-      {{ compiled_code }}
-    )
-  {%- endcall %}
   {% do adapter.store_relation(
       'lakehouse', scratch, [], this.schema ~ '.' ~ this.identifier, 'iceberg',
       {'strategy': strategy, 'unique_key': unique_key, 'partition_by': partition_by,
        'tombstone_column': config.get('tombstone_column'),
-       'node': model.unique_id, 'invocation_id': invocation_id}) %}
+       'node': model.unique_id, 'invocation_id': invocation_id, 'python_job': python_job}) %}
   {{ run_hooks(post_hooks) }}
   {{ return({'relations': [target_relation]}) }}
 {% endmacro %}
 
 
-{% materialization table, adapter='duckdb' %}
+{% materialization table, adapter='duckdb', supported_languages=['sql', 'python'] %}
   {{ return(lakehouse.iceberg_materialize('overwrite')) }}
 {% endmaterialization %}
 
 
-{% materialization incremental, adapter='duckdb' %}
+{% materialization incremental, adapter='duckdb', supported_languages=['sql', 'python'] %}
   {#- A first run or --full-refresh rebuilds the whole table; afterwards the strategy applies.
       delete+insert replaces all rows of each unique_key in the batch; with tombstone_column (a
       boolean column of the result), rows where it is true delete their key and are not inserted:

@@ -47,7 +47,17 @@
 {%- endmacro %}
 
 
+{#- dbt-spark runs Python models only by submitting them to Databricks (its job_cluster and
+    all_purpose_cluster methods), never over Thrift or a session: say so before anything runs. -#}
+{% macro spark_refuse_python_model() %}
+  {%- if model.language == 'python' -%}
+    {{ exceptions.raise_compiler_error("model " ~ model.name ~ " is a Python model, and Python models run on the DuckDB engine only (LAKEHOUSE_ENGINE=duckdb): dbt-spark submits Python only to Databricks, not over Thrift or a Spark session. Run this project on DuckDB, or write the model in SQL.") }}
+  {%- endif -%}
+{% endmacro %}
+
+
 {% macro spark_iceberg_materialize(strategy) %}
+  {%- do lakehouse.spark_refuse_python_model() -%}
   {%- set target_relation = this.incorporate(type='table') -%}
   {%- set batch = api.Relation.create(identifier=this.identifier ~ '__lakehouse_batch', type='view') -%}
   {%- set unique_key = config.get('unique_key') -%}
@@ -149,12 +159,13 @@
 {% endmacro %}
 
 
-{% materialization table, adapter='spark' %}
+{% materialization table, adapter='spark', supported_languages=['sql', 'python'] %}
   {{ return(lakehouse.spark_iceberg_materialize('overwrite')) }}
 {% endmaterialization %}
 
 
-{% materialization incremental, adapter='spark' %}
+{% materialization incremental, adapter='spark', supported_languages=['sql', 'python'] %}
+  {%- do lakehouse.spark_refuse_python_model() -%}
   {%- set strategy = config.get('incremental_strategy') or 'append' -%}
   {%- set strategies = {'append': 'append', 'merge': 'merge', 'insert_overwrite': 'insert_overwrite', 'delete+insert': 'delete_insert'} -%}
   {%- if strategy not in strategies -%}
