@@ -16,7 +16,7 @@ CURSOR_PROPERTY = "lakehouse.sync.cursor_column"
 KEY_PROPERTY = "lakehouse.sync.primary_key"
 INGESTED_AT = "_ingested_at"
 # PostgreSQL numeric without precision lands as the lake's widest exact decimal (dlt's default too).
-UNCONSTRAINED_DECIMAL = "decimal(38,9)"
+UNCONSTRAINED_DECIMAL = "decimal(38, 9)"
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def portable_pg_type(data_type: str, precision: int | None, scale: int | None) -
     holds them as text, and neither engine shares PostgreSQL's richer types.
     """
     if data_type == "numeric":
-        return f"decimal({precision},{scale or 0})" if precision else UNCONSTRAINED_DECIMAL
+        return f"decimal({precision}, {scale or 0})" if precision else UNCONSTRAINED_DECIMAL
     return _PG_TYPES.get(data_type, "string")
 
 
@@ -137,7 +137,7 @@ def portable_iceberg_type(field_type) -> str | None:
         t.TimestamptzType: "timestamp", t.TimestamptzNanoType: "timestamp",
     }  # fmt: skip
     if isinstance(field_type, t.DecimalType):
-        return f"decimal({field_type.precision},{field_type.scale})"
+        return f"decimal({field_type.precision}, {field_type.scale})"
     for kind, portable in simple.items():
         if isinstance(field_type, kind):
             return portable

@@ -45,12 +45,13 @@ def model_sql(plan: SourcePlan, table: StagedTable) -> str:
         # Nested types (struct, list, map) have no portable cast: passed through as they are.
         line = f"cast({expression} as {kind}) as {_alias(column.name)}" if kind else f"{expression} as {_alias(column.name)}"
         line += "," if index < len(table.columns) - 1 else ""
-        if column.source.source_type in _WITH_TIME_ZONE:
-            line += "  -- with time zone in the source: timestamp is the same UTC instant on DuckDB and Spark"
         lines.append("        " + line)
     select_list = "\n".join(lines)
+    note = ""
+    if any(column.source.source_type in _WITH_TIME_ZONE for column in table.columns):
+        note = "    -- A timestamp with time zone in the source becomes timestamp: the same UTC instant on DuckDB and Spark.\n"
     return (f"with source as (\n    select * from {{{{ source('{plan.source_name}', '{table.name}') }}}}\n),\n\n"
-            f"renamed as (\n    select\n{select_list}\n    from source\n)\n\nselect * from renamed\n")
+            f"renamed as (\n{note}    select\n{select_list}\n    from source\n)\n\nselect * from renamed\n")
 
 
 def model_yaml(plan: SourcePlan, table: StagedTable) -> str:

@@ -8,8 +8,9 @@
 The records of a resource are the JSON-lines files ``<folder>/<resource>/*.jsonl`` (a pipeline's
 generator writes them, one file per day); a later version of a key replaces an earlier one. A page
 holds the records with ``updated_at >= updated_since`` ordered by (updated_at, key); ``next_cursor``
-is opaque (the position and the filter), so a client pages until it is null. ``limit`` is capped
-at ``max_page_size``.
+is opaque (the filter and the last record served), so a client pages until it is null; a record
+changed meanwhile moves behind the cursor and comes again on a later page, and none is skipped.
+``limit`` is capped at ``max_page_size``.
 
 Like real APIs it refuses a missing or wrong token (401), limits the request rate (429 with
 ``Retry-After``, a token bucket of ``rate`` requests per second and ``burst``), and, for tests, can
@@ -94,7 +95,7 @@ class JsonApiServer:
         folder = self.folder / resource
         if not folder.is_dir():
             raise KeyError(resource)
-        key_fields = self.keys.get(resource, ("id",))
+        key_fields = self._key_fields(resource)
         latest: dict[str, dict] = {}
         for path in sorted(folder.glob("*.jsonl")):
             for line in path.read_text().splitlines():
@@ -102,9 +103,15 @@ class JsonApiServer:
                     continue
                 record = json.loads(line)
                 latest[json.dumps([record.get(k) for k in key_fields], default=str)] = record
-        # The key's values themselves, not their JSON text: as text id 10 would sort before id 9.
-        return sorted(latest.values(), key=lambda r: (_instant(r.get("updated_at")),
-                                                      [_sortable(r.get(k)) for k in key_fields]))
+        return sorted(latest.values(), key=lambda record: self._position(resource, record))
+
+    def _key_fields(self, resource: str) -> tuple[str, ...]:
+        return tuple(self.keys.get(resource, ("id",)))
+
+    def _position(self, resource: str, record: dict) -> tuple:
+        """Where ``record`` sorts: (updated_at, key), by the key's values themselves, not their JSON
+        text, as which id 10 would sort before id 9."""
+        return _instant(record.get("updated_at")), [_sortable(record.get(k)) for k in self._key_fields(resource)]
 
     def _take_token(self) -> bool:
         with self._lock:
@@ -194,30 +201,36 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, f"no such resource {resource!r}")
         try:
             state = _decode(query["cursor"]) if query.get("cursor") else {
-                "offset": 0, "since": query.get("updated_since") or ""}
+                "since": query.get("updated_since") or "", "after": None, "page": 1}
             limit = max(1, min(int(query.get("limit") or 100), api.max_page_size))
-        except (ValueError, json.JSONDecodeError):
-            return self._error(400, "bad cursor or limit")
-        try:
             since = _instant(state["since"]) if state["since"] else None
-        except TypeError:
-            return self._error(400, "bad updated_since")
+            served = state["after"]  # [updated_at, key values] of the last record served, or None
+            after = (_instant(served[0]), [_sortable(value) for value in served[1]]) if served else None
+            page_number = int(state["page"])
+        except (ValueError, TypeError, KeyError, IndexError):  # JSONDecodeError and binascii.Error are ValueErrors
+            return self._error(400, "bad cursor or limit")
         if state["since"] and since == dt.datetime.min.replace(tzinfo=dt.UTC):
             return self._error(400, f"updated_since must be an ISO timestamp, got {state['since']!r}")
         selected = [r for r in records if _instant(r.get("updated_at")) >= since] if since else records
-        offset = int(state["offset"])
-        page_number = offset // limit + 1
+        # After the last record served, not at an offset: an offset skips a record whenever one served
+        # before it is updated (and so moves behind it) while the client pages; the next run's cursor is
+        # past the skipped one, so it would never be copied.
+        if after is not None:
+            selected = [r for r in selected if api._position(resource, r) > after]
         with api._lock:
             failures = api.fail_pages.get((resource, page_number), 0)
             if failures:
                 api.fail_pages[(resource, page_number)] = failures - 1
         if failures:
             return self._error(503, "temporarily unavailable")
-        page = selected[offset:offset + limit]
-        following = offset + limit
+        page = selected[:limit]
         # The filter as the client sent it (text): the parsed datetime is not JSON and broke every
         # next page of a filtered request.
-        next_cursor = _encode({"offset": following, "since": state["since"]}) if following < len(selected) else None
+        next_cursor = _encode({
+            "since": state["since"], "page": page_number + 1,
+            "after": [_instant(page[-1].get("updated_at")).isoformat(),
+                      [page[-1].get(k) for k in api._key_fields(resource)]],
+        }) if len(selected) > limit else None
         body = json.dumps({"data": page, "paging": {"next_cursor": next_cursor}}).encode()
         if (resource, page_number) in api.malformed_pages:
             body = body[: max(1, len(body) // 2)]  # a page cut short: not JSON

@@ -43,6 +43,4 @@ from stats
 -- Stats of an ad the platform does not list (a malformed record that passed typing) have no campaign.
 inner join ads on stats.ad_id = ads.ad_id
 left join conversions
-    on
-        stats.ad_id = conversions.ad_id
-        and stats.performance_date = conversions.performance_date
+    on stats.ad_id = conversions.ad_id and stats.performance_date = conversions.performance_date

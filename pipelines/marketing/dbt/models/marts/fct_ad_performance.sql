@@ -26,9 +26,7 @@ select
     cast(ads.spend as double) / nullif(cast(campaigns.spend as double), 0) as share_of_campaign_spend
 from {{ ref('int_ad_daily') }} as ads
 inner join {{ ref('int_campaign_performance') }} as campaigns
-    on
-        ads.campaign_id = campaigns.campaign_id
-        and ads.performance_date = campaigns.performance_date
+    on ads.campaign_id = campaigns.campaign_id and ads.performance_date = campaigns.performance_date
 {% if is_incremental() and start and end %}
     {%- set first = (modules.datetime.date.fromisoformat(start[:10])
                      - modules.datetime.timedelta(days=var('restatement_days'))).isoformat() %}
