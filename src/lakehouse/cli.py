@@ -461,6 +461,37 @@ def codegen_command(source_ref: str, pipeline: str, schema: str | None, source_n
         raise SystemExit(1)
 
 
+@main.command("ci")
+@click.argument("pipeline")
+def ci_command(pipeline: str) -> None:
+    """Build only what the working tree changed (dbt state:modified+) beside production, and test it.
+
+    Compares the pipeline's dbt project with the manifest of its last fully successful run, builds the
+    changed models and everything downstream of them into an isolated catalog under <home>/ci/PIPELINE,
+    reads every other table from production where it is (no copy), and runs their tests. Production is
+    never written. Exit 1 when a build or a test fails.
+    """
+    from .slim_ci import CiError, run_ci
+
+    try:
+        report = run_ci(pipeline)
+    except CiError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{pipeline}: compared with production run {report.production_run}; environment {report.environment}")
+    if not report.built and not report.tests:
+        click.echo("nothing changed: nothing to build")
+        return
+    emit(["built", "why", "status"], [[b.unique_id, b.reason, b.status] for b in report.built], title="built")
+    failed = {uid: status for uid, status in report.tests.items() if status not in ("pass", "warn")}
+    click.echo(f"tests: {len(report.tests) - len(failed)} of {len(report.tests)} passed or warned")
+    for unique_id, status in sorted(failed.items()):
+        click.secho(f"  {status}: {unique_id}", fg="red")
+    if report.deferred:
+        click.echo("read from production (deferred, not copied): " + ", ".join(report.deferred))
+    if not report.success:
+        raise SystemExit(1)
+
+
 @main.group()
 def source() -> None:
     """The CDC source PostgreSQL: embedded, or yours when LAKEHOUSE_SOURCE_DSN is set."""

@@ -88,15 +88,30 @@ def configure_s3(con: duckdb.DuckDBPyConnection, settings: Settings | None = Non
     return True
 
 
-def _create_view(con: duckdb.DuckDBPyConnection, full_name: str, metadata_location: str) -> None:
+def _create_view(con: duckdb.DuckDBPyConnection, full_name: str, metadata_location: str, deferred: bool = False) -> None:
     namespace, name = split_table_name(full_name)
     location = metadata_location.replace("'", "''")
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     con.execute(
         f"CREATE OR REPLACE VIEW {quote(namespace)}.{quote(name)} AS SELECT * FROM iceberg_scan('{location}')"
     )
-    # The comment marks the view as an Iceberg table for dbt's relation cache (see the dbt package).
-    con.execute(f"COMMENT ON VIEW {quote(namespace)}.{quote(name)} IS 'iceberg'")
+    # The comment marks the view as an Iceberg table for dbt's relation cache (see the dbt package). A
+    # deferred one (production's table, read by a slim CI build) is not this build's table: dbt sees a
+    # view, so an incremental model it selects builds in full here instead of merging into production.
+    con.execute(f"COMMENT ON VIEW {quote(namespace)}.{quote(name)} IS '{'iceberg_deferred' if deferred else 'iceberg'}'")
+
+
+def deferred_locations(settings: Settings | None = None) -> dict[str, str]:
+    """{table: metadata file} of the production catalog a slim CI build defers to (empty: no deferral)."""
+    from .catalog import _catalog_for
+
+    settings = settings or load_settings()
+    if not settings.defer_catalog_uri:
+        return {}
+    s3 = tuple(sorted(s3_options(settings).items()))
+    production = _catalog_for(settings.catalog_name, settings.defer_catalog_uri,
+                              settings.defer_warehouse or settings.warehouse, s3)
+    return current_metadata_locations(production)
 
 
 def register_table(con: duckdb.DuckDBPyConnection, full_name: str, table: Table) -> None:
@@ -117,14 +132,16 @@ def register_catalog(
     if not known:
         for namespace in NAMESPACES:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
-    locations = current_metadata_locations(catalog)
+    own = current_metadata_locations(catalog)
+    # Slim CI: production's tables this build has not (yet) written are read where they are.
+    locations = {**deferred_locations(), **own}
     for full_name in set(known) - set(locations):
         # Dropped, or a connection that outlived its catalog (another LAKEHOUSE_HOME).
         namespace, name = split_table_name(full_name)
         con.execute(f"DROP VIEW IF EXISTS {quote(namespace)}.{quote(name)}")
     for full_name, location in locations.items():
         if known.get(full_name) != location:
-            _create_view(con, full_name, location)
+            _create_view(con, full_name, location, deferred=full_name not in own)
     return locations
 
 

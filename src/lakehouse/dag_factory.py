@@ -93,7 +93,9 @@ def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str
 
 def _publish(pipeline_name: str, run_id: str) -> Any:
     from lakehouse.datahub import publish_assertions
-    from lakehouse.quality import collect_results, publish_run_results
+    from lakehouse.governance import publish_governance
+    from lakehouse.quality import collect_results, publish_run_results, summarize
+    from lakehouse.slim_ci import keep_production_state
 
     run_dir = dbt_artifacts.run_dir(pipeline_name, run_id)
     if not run_dir.is_dir() or not dbt_artifacts.result_files(run_dir):
@@ -103,6 +105,13 @@ def _publish(pipeline_name: str, run_id: str) -> Any:
     written = publish_run_results(pipeline_name, run_id, run_dir, results=results)
     # Then the same results as DataHub assertions (GMS or a file); a failure to deliver fails the task.
     publish_assertions(pipeline_name, run_id, run_dir, results=results)
+    # And the owners, tags, docs and grants the project declares, the same way (lakehouse.governance).
+    publish_governance(pipeline_name, run_id, run_dir)
+    counts = summarize(results)
+    if not counts["failed"] and not counts["skipped"] and (run_dir / "manifest.json").exists():
+        # Every node built and every check held: this run's project is what readers now see, the
+        # state slim CI compares a working tree with (lakehouse.slim_ci).
+        keep_production_state(pipeline_name, run_id, run_dir / "manifest.json")
     return written
 
 

@@ -36,6 +36,10 @@ class Settings:
     # DataHub GMS (e.g. http://localhost:8080) that receives the dbt test results as assertions; empty
     # writes them as metadata change proposals to <home>/datahub/ instead. Its token is read from
     # LAKEHOUSE_DATAHUB_TOKEN when sending, never kept here (so it is never in a repr or a log).
+    # Slim CI (lakehouse.slim_ci): the production catalog a build reads the tables it did not build
+    # from (views over production's own files: zero copy), while it writes to its own catalog.
+    defer_catalog_uri: str = ""
+    defer_warehouse: str = ""
     datahub_gms_url: str = ""
     datahub_retries: int = 4  # retries of a request GMS answered 429/5xx, with DataHub's backoff
 
@@ -119,6 +123,8 @@ def load_settings() -> Settings:
         raw_zone=_env("LAKEHOUSE_RAW_ZONE", (home / "raw_zone").as_uri()).rstrip("/"),
         s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
         s3_region=_env("LAKEHOUSE_S3_REGION", "us-east-1"),
+        defer_catalog_uri=_env("LAKEHOUSE_DEFER_CATALOG_URI", ""),
+        defer_warehouse=_env("LAKEHOUSE_DEFER_WAREHOUSE", ""),
         datahub_gms_url=_env("LAKEHOUSE_DATAHUB_GMS_URL", "").rstrip("/"),
         datahub_retries=_int_env("LAKEHOUSE_DATAHUB_RETRIES", 4),
         lineage=_lineage_mode(_env("LAKEHOUSE_LINEAGE", "file")),
