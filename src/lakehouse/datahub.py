@@ -390,8 +390,10 @@ def _display_url(url: str) -> str:
 
 
 def emit_to_gms(proposals: list[MetadataChangeProposalWrapper], gms_url: str, *, token: str | None = None,
-                retries: int = 4) -> None:  # fmt: skip
-    """Send the proposals to DataHub GMS with DatahubRestEmitter; DataHubPublishError if it cannot."""
+                retries: int = 4, what: str = "assertion") -> None:  # fmt: skip
+    """Send the proposals to DataHub GMS with DatahubRestEmitter; DataHubPublishError if it cannot.
+
+    ``what``: the kind of proposals, as an error message names them ("assertion", "governance")."""
     import requests
     from datahub.configuration.common import ConfigurationError, OperationalError
     from datahub.emitter.rest_emitter import DatahubRestEmitter
@@ -405,7 +407,7 @@ def emit_to_gms(proposals: list[MetadataChangeProposalWrapper], gms_url: str, *,
     except OperationalError as error:
         detail = (error.info or {}).get("message")
         raise DataHubPublishError(
-            f"DataHub GMS at {where} did not accept {len(proposals)} assertion proposals: {error.message}"
+            f"DataHub GMS at {where} did not accept {len(proposals)} {what} proposals: {error.message}"
             + (f" ({detail})" if detail and detail not in error.message else "")
         ) from None
     except ConfigurationError as error:
@@ -433,6 +435,17 @@ def write_file(proposals: list[MetadataChangeProposalWrapper], path: Path) -> Pa
     return path
 
 
+def deliver(proposals: list[MetadataChangeProposalWrapper], settings: Settings, path: Path, *,
+            what: str = "assertion") -> str:  # fmt: skip
+    """The proposals to GMS when LAKEHOUSE_DATAHUB_GMS_URL is set (with the token of LAKEHOUSE_DATAHUB_TOKEN,
+    read now), else to the file at ``path``; returns where they went (the URL without credentials, or the file)."""
+    if settings.datahub_gms_url:
+        emit_to_gms(proposals, settings.datahub_gms_url, token=os.environ.get(TOKEN_VARIABLE, "").strip() or None,
+                    retries=settings.datahub_retries, what=what)  # fmt: skip
+        return _display_url(settings.datahub_gms_url)
+    return str(write_file(proposals, path))
+
+
 @dataclass(frozen=True)
 class Published:
     assertions: int
@@ -445,12 +458,7 @@ def publish_assertions(pipeline_name: str, run_id: str, target_dir: str | Path, 
     """Build the run's assertions and deliver them: to GMS when LAKEHOUSE_DATAHUB_GMS_URL is set, else to a file."""
     settings = settings or load_settings()
     built = build_assertions(pipeline_name, run_id, target_dir, results=results)
-    if settings.datahub_gms_url:
-        emit_to_gms(built.proposals, settings.datahub_gms_url, token=os.environ.get(TOKEN_VARIABLE, "").strip() or None,
-                    retries=settings.datahub_retries)  # fmt: skip
-        destination = _display_url(settings.datahub_gms_url)
-    else:
-        destination = str(write_file(built.proposals, assertions_file(settings, pipeline_name, run_id)))
+    destination = deliver(built.proposals, settings, assertions_file(settings, pipeline_name, run_id))
     log.info("DataHub: %d assertions, %d run events of %s run %s -> %s",
              built.assertions, built.run_events, pipeline_name, run_id, destination)  # fmt: skip
     return Published(built.assertions, built.run_events, destination)

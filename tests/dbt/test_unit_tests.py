@@ -29,6 +29,7 @@ PACKAGE = REPO_ROOT / "dbt" / "lakehouse_dbt"
 PREREQUISITES: dict[str, dict[str, pa.Schema] | None] = {
     "orders_cdc": {"raw.audit_log_dml": LANDING_SCHEMA},
     "liquidity": None,
+    "marketing": None,
 }
 
 
