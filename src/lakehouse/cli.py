@@ -492,6 +492,26 @@ def ci_command(pipeline: str) -> None:
         raise SystemExit(1)
 
 
+@main.command("rollback")
+@click.argument("pipeline")
+@click.option("--to", "to_run_id", metavar="RUN_ID", help="The run whose published set to return to "
+              "(default: the set published before the current one).")
+def rollback_command(pipeline: str, to_run_id: str | None) -> None:
+    """Set every mart of a `publish: wap` pipeline back to a published set, in one catalog transaction.
+
+    Main of each table moves to the snapshot of its published-RUN_ID tag: no data is copied.
+    """
+    from .release import rollback_pipeline
+
+    report = rollback_pipeline(pipeline, to_run_id)
+    rows = [[m.table, m.before, m.after, "moved" if m.before != m.after else "already there"] for m in report.moved]
+    emit(["table", "main before", "main after", ""], rows, title=f"{pipeline}: rolled back to {report.run_id}")
+    if not report.atomic:
+        click.echo("this catalog is not a SQL catalog: the tables were moved one commit at a time")
+    for note in report.notes:
+        click.echo(note)
+
+
 @main.group()
 def source() -> None:
     """The CDC source PostgreSQL: embedded, or yours when LAKEHOUSE_SOURCE_DSN is set."""

@@ -4,6 +4,10 @@ Every connection is in-memory and sees each Iceberg table as a view ``<namespace
 ``iceberg_scan(<current metadata file>)``. Nothing is kept in a .duckdb file, so any number of tasks
 can read and compute in parallel without DuckDB's one-writer file lock; every write goes through
 PyIceberg (see writes.py).
+
+During a write-audit-publish run (lakehouse.release) the dbt plugin registers with the run's branch:
+a table that has that branch is read at the branch head (``iceberg_scan(..., snapshot_from_id=...)``),
+every other one at main, so the run's models and tests see what the run built and nothing else does.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from .catalog import current_metadata_locations, get_catalog
+from .catalog import current_metadata_locations, get_catalog, load_table
 from .identifiers import NAMESPACES, quote, split_table_name
 from .objectstore import s3_options
 from .settings import Settings, load_settings
@@ -88,12 +92,14 @@ def configure_s3(con: duckdb.DuckDBPyConnection, settings: Settings | None = Non
     return True
 
 
-def _create_view(con: duckdb.DuckDBPyConnection, full_name: str, metadata_location: str, deferred: bool = False) -> None:
+def _create_view(con: duckdb.DuckDBPyConnection, full_name: str, metadata_location: str, deferred: bool = False,
+                 snapshot_id: int | None = None) -> None:
     namespace, name = split_table_name(full_name)
     location = metadata_location.replace("'", "''")
+    at = f", snapshot_from_id={int(snapshot_id)}" if snapshot_id is not None else ""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(namespace)}")
     con.execute(
-        f"CREATE OR REPLACE VIEW {quote(namespace)}.{quote(name)} AS SELECT * FROM iceberg_scan('{location}')"
+        f"CREATE OR REPLACE VIEW {quote(namespace)}.{quote(name)} AS SELECT * FROM iceberg_scan('{location}'{at})"
     )
     # The comment marks the view as an Iceberg table for dbt's relation cache (see the dbt package). A
     # deferred one (production's table, read by a slim CI build) is not this build's table: dbt sees a
@@ -114,18 +120,28 @@ def deferred_locations(settings: Settings | None = None) -> dict[str, str]:
     return current_metadata_locations(production)
 
 
-def register_table(con: duckdb.DuckDBPyConnection, full_name: str, table: Table) -> None:
-    """(Re)point the view <namespace>.<table> at the table's current metadata file."""
-    _create_view(con, full_name, table.metadata_location)
+def branch_head(table: Table, branch: str | None) -> int | None:
+    """The snapshot id at the head of ``branch`` when the table has that branch, else None (read main)."""
+    ref = table.metadata.refs.get(branch) if branch else None
+    return ref.snapshot_id if ref is not None and ref.snapshot_ref_type == "branch" else None
+
+
+def register_table(con: duckdb.DuckDBPyConnection, full_name: str, table: Table, branch: str | None = None) -> None:
+    """(Re)point the view <namespace>.<table> at the table's current metadata file (at ``branch``'s
+    head when the table has that branch)."""
+    _create_view(con, full_name, table.metadata_location, snapshot_id=branch_head(table, branch))
 
 
 def register_catalog(
-    con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None, known: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection, catalog: Catalog | None = None, known: dict[str, str] | None = None,
+    branch: str | None = None,
 ) -> dict[str, str]:
     """Point a view at every table's current snapshot; returns {table: metadata file} registered.
 
     With ``known`` (what this connection registered before), only tables whose metadata changed
-    since are re-pointed, so refreshing a long-lived connection costs one catalog query.
+    since are re-pointed, so refreshing a long-lived connection costs one catalog query. With
+    ``branch``, a table of this catalog that has the branch is read at its head (each re-pointed
+    table's metadata is then loaded, to see its branches); pass no ``known`` when the branch changed.
     """
     catalog = catalog or get_catalog()
     known = known if known is not None else {}
@@ -141,7 +157,11 @@ def register_catalog(
         con.execute(f"DROP VIEW IF EXISTS {quote(namespace)}.{quote(name)}")
     for full_name, location in locations.items():
         if known.get(full_name) != location:
-            _create_view(con, full_name, location, deferred=full_name not in own)
+            snapshot_id = None
+            if branch and full_name in own:
+                table = load_table(full_name, catalog)
+                snapshot_id = branch_head(table, branch) if table is not None else None
+            _create_view(con, full_name, location, deferred=full_name not in own, snapshot_id=snapshot_id)
     return locations
 
 

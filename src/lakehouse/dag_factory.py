@@ -3,6 +3,10 @@
     ingest_<source> (parallel) ──▶ dbt (one task per model + its tests) ──▶ publish_data_quality ──▶ maintain_tables
                                           └──────────────────────────────────────────────────────────────▲
 
+A `publish: wap` pipeline (lakehouse.release) builds and tests on the branch wap_<run id>, and a task
+``publish`` between dbt and publish_data_quality, run only when every dbt task succeeded, moves every
+mart's main to the branch in one catalog transaction (deliveries run after it, on what was published).
+
 Heavy modules (pyiceberg, the quality and maintenance code) are imported inside the task callables,
 so parsing the DAG file stays fast.
 """
@@ -17,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, TaskGroup
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, SourceRenderingBehavior, TestBehavior
@@ -35,6 +40,10 @@ log = logging.getLogger(__name__)
 DBT_GROUP_ID = "dbt"
 PUBLISH_TASK_ID = "publish_data_quality"
 MAINTAIN_TASK_ID = "maintain_tables"
+RELEASE_TASK_ID = "publish"  # a `publish: wap` pipeline's release of its branch (lakehouse.release)
+# Set on a WAP pipeline's dbt tasks (Cosmos's templated `env`, applied to os.environ around each in-process
+# dbt invocation); lakehouse.settings turns it into a branch name (':' and '+' of a run id become '_').
+WRITE_BRANCH_ENV = {"LAKEHOUSE_WRITE_BRANCH": "wap_{{ run_id }}"}
 # Rendered by Airflow when the task runs; a scheduled daily run covers [logical date, next day).
 DATA_INTERVAL_VARS = {
     "data_interval_start": "{{ data_interval_start | ds }}",
@@ -91,7 +100,7 @@ def save_dbt_artifacts(project_dir: str, context: Any = None, pipeline_name: str
         gc.freeze()
 
 
-def _publish(pipeline_name: str, run_id: str) -> Any:
+def _publish(pipeline_name: str, run_id: str, keep_state: bool = True) -> Any:
     from lakehouse.datahub import publish_assertions
     from lakehouse.governance import publish_governance
     from lakehouse.quality import collect_results, publish_run_results, summarize
@@ -108,11 +117,23 @@ def _publish(pipeline_name: str, run_id: str) -> Any:
     # And the owners, tags, docs and grants the project declares, the same way (lakehouse.governance).
     publish_governance(pipeline_name, run_id, run_dir)
     counts = summarize(results)
-    if not counts["failed"] and not counts["skipped"] and (run_dir / "manifest.json").exists():
+    # A WAP pipeline keeps it in its publish task instead, once the run is what readers see.
+    if keep_state and not counts["failed"] and not counts["skipped"] and (run_dir / "manifest.json").exists():
         # Every node built and every check held: this run's project is what readers now see, the
         # state slim CI compares a working tree with (lakehouse.slim_ci).
         keep_production_state(pipeline_name, run_id, run_dir / "manifest.json")
     return written
+
+
+def _release(pipeline_name: str, run_id: str) -> dict:
+    from lakehouse.release import publish_run
+
+    report = publish_run(pipeline_name, run_id)
+    for move in report.moved:
+        log.info("%s: main %s -> %s", move.table, move.before, move.after)
+    for note in report.notes:
+        log.info("%s", note)
+    return {"run_id": run_id, "tables": len(report.moved), "atomic": report.atomic}
 
 
 def _maintain(pipeline_name: str) -> Any:
@@ -170,6 +191,9 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
     """The pipeline's DAG. ``owners`` (table -> pipeline) are the tables other pipelines write: one of them
     built by this pipeline's dbt project too is refused (InvalidPipeline naming both)."""
     settings = load_settings()
+    if pipeline.wap and settings.engine != "duckdb":
+        # Only the DuckDB engine's dbt plugin writes and reads a branch: refused rather than published directly.
+        raise InvalidPipeline(f"{pipeline.name}: publish: wap runs on the duckdb engine only, not on {settings.engine}")
     profiles_yml = settings.profiles_dir / "profiles.yml"
     parse_vars = {**pipeline.dbt_vars, "data_interval_start": str(pipeline.start_date),
                   "data_interval_end": str(pipeline.start_date + dt.timedelta(days=1))}  # fmt: skip
@@ -235,6 +259,7 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
                 "full_refresh": FULL_REFRESH,
                 "callback": save_dbt_artifacts,
                 "callback_args": {"pipeline_name": pipeline.name},
+                **({"env": dict(WRITE_BRANCH_ENV)} if pipeline.wap else {}),
             },
         )
         _set_model_outlets(dbt, nodes)
@@ -243,7 +268,7 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
             task_id=PUBLISH_TASK_ID,
             lineage_kind="publish",
             python_callable=_publish,
-            op_kwargs={"pipeline_name": pipeline.name, "run_id": "{{ run_id }}"},
+            op_kwargs={"pipeline_name": pipeline.name, "run_id": "{{ run_id }}", "keep_state": not pipeline.wap},
             trigger_rule="all_done",  # record the results of a failed dbt run too
         )
         maintain = LineagePythonOperator(
@@ -268,9 +293,19 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
             for delivery in pipeline.deliver
         ]
         ingest >> dbt >> publish >> maintain
+        built = dbt
+        if pipeline.wap:
+            release = PythonOperator(
+                task_id=RELEASE_TASK_ID,
+                python_callable=_release,
+                op_kwargs={"pipeline_name": pipeline.name, "run_id": "{{ run_id }}"},
+                trigger_rule="all_success",  # one failed model or test: main stays as it was
+            )
+            dbt >> release >> [publish, maintain]
+            built = release
         if deliver:
-            # Marts leave the lakehouse only once built and tested; data quality is published either way.
-            dbt >> deliver >> publish
+            # Marts leave the lakehouse only once built and tested (WAP: published); data quality is published either way.
+            built >> deliver >> publish
         # Also directly after dbt: a failed dbt task leaves maintain_tables upstream_failed, and the DAG run
         # (judged by its leaf tasks) ends failed even though publish_data_quality succeeded.
         dbt >> maintain

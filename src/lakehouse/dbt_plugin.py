@@ -6,6 +6,11 @@ shared dbt package's materializations compute a model into a scratch DuckDB tabl
 ``adapter.store_relation('lakehouse', ...)``, which lands here: one atomic PyIceberg commit, then the
 view is re-pointed at the new snapshot for the models that follow in the same invocation.
 
+Write-audit-publish (lakehouse.release): with LAKEHOUSE_WRITE_BRANCH set (the DAG sets it on the dbt
+tasks of a `publish: wap` pipeline), every commit goes to that Iceberg branch and every view of a
+table that has the branch reads its head, so the run's models and tests see the run's results while
+main, what everyone else reads, is left as it was. This plugin is the only reader of the setting.
+
 A dbt Python model arrives here as code (``python_job``: the model plus dbt-duckdb's ``materialize``):
 dbt runs Python only from the materialization it called itself, and with every project routing its
 materializations to the shared package that is a one-line wrapper, so the plugin runs the model
@@ -37,7 +42,8 @@ class Plugin(BasePlugin):
         # Profile `settings:` are applied too late to load extensions: do it here.
         compute.load_extensions(conn)
         self._storage = _storage_signature()
-        self._registered = compute.register_catalog(conn, get_catalog())
+        self._branch = load_settings().write_branch
+        self._registered = compute.register_catalog(conn, get_catalog(), branch=self._branch)
         self._conn = conn
 
     def configure_cursor(self, cursor) -> None:
@@ -48,7 +54,11 @@ class Plugin(BasePlugin):
         if storage != getattr(self, "_storage", None):
             compute.configure_s3(cursor)
             self._storage = storage
-        self._registered = compute.register_catalog(cursor, get_catalog(), self._registered)
+        branch = load_settings().write_branch
+        if branch != getattr(self, "_branch", ""):
+            # Another pipeline's task (or another run's branch) in the same process: every view again.
+            self._registered, self._branch = {}, branch
+        self._registered = compute.register_catalog(cursor, get_catalog(), self._registered, branch=branch)
 
     def store(self, target_config: TargetConfig) -> None:
         if self._conn is None:
@@ -56,6 +66,7 @@ class Plugin(BasePlugin):
         options = dict(target_config.config or {})
         full_name = target_config.location.path
         scratch = target_config.relation
+        branch = load_settings().write_branch or None
         cursor = self._conn.cursor()
         try:
             if options.get("python_job"):
@@ -74,8 +85,9 @@ class Plugin(BasePlugin):
                     "dbt.node": options.get("node", ""),
                     "dbt.invocation_id": options.get("invocation_id", ""),
                 },
+                branch=branch,
             )
-            compute.register_table(cursor, full_name, table)
+            compute.register_table(cursor, full_name, table, branch)
             self._registered[full_name] = table.metadata_location
         finally:
             cursor.close()

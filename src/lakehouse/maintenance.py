@@ -8,6 +8,11 @@ Expiry is metadata only (PyIceberg never deletes files): old snapshots can no lo
 to. Orphan removal then deletes the files under the table's data/ and metadata/ that nothing retained
 refers to (expired snapshots' files, files of failed writes, metadata files fallen off the log), once
 they are older than a grace period, so the files of a write that has not committed yet are left alone.
+
+Write-audit-publish (lakehouse.release): expiry never removes the head of a branch or tag, so every
+``published-<run id>`` set stays whole (its files are never orphans) and rollback to it keeps working;
+a ``wap_<run id>`` branch a failed run left for inspection is removed once its head is older than the
+snapshot retention, and its snapshots then expire like any other.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pyiceberg.table import FileScanTask, Table, TableProperties
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
-from pyiceberg.table.update import AssertTableUUID, RemoveSnapshotsUpdate
+from pyiceberg.table.update import AssertRefSnapshotId, AssertTableUUID, RemoveSnapshotRefUpdate, RemoveSnapshotsUpdate
 from pyiceberg.utils.concurrent import ExecutorFactory
 
 from . import objectstore
@@ -185,6 +190,30 @@ def _expire(table: Table, snapshot_ids: list[int]) -> None:
         table,
         requirements=(AssertTableUUID(uuid=table.metadata.table_uuid),),
         updates=(RemoveSnapshotsUpdate(snapshot_ids=snapshot_ids),),
+    )
+
+
+def stale_wap_branches(metadata: TableMetadata, older_than: dt.datetime) -> list[str]:
+    """The wap_ branches (of unpublished WAP runs) whose head is older than ``older_than``."""
+    from .release import BRANCH_PREFIX
+
+    cutoff_ms = int(older_than.timestamp() * 1000)
+    stale = []
+    for name, ref in metadata.refs.items():
+        snapshot = metadata.snapshot_by_id(ref.snapshot_id)
+        old = snapshot is None or snapshot.timestamp_ms < cutoff_ms
+        if ref.snapshot_ref_type == "branch" and name.startswith(BRANCH_PREFIX) and old:
+            stale.append(name)
+    return sorted(stale)
+
+
+def _remove_branches(table: Table, names: list[str]) -> None:
+    """Remove the branches in one commit, each asserted to be where it was when chosen."""
+    table.catalog.commit_table(
+        table,
+        requirements=(AssertTableUUID(uuid=table.metadata.table_uuid),
+                      *(AssertRefSnapshotId(ref=name, snapshot_id=table.metadata.refs[name].snapshot_id) for name in names)),
+        updates=tuple(RemoveSnapshotRefUpdate(ref_name=name) for name in names),
     )
 
 
@@ -453,6 +482,13 @@ def maintain_table(
     plan, report.notes = plan_compaction(table, target_bytes)
     report.compacted_partitions = len(plan)
     older_than = dt.datetime.now(dt.UTC) - dt.timedelta(hours=retention_hours)
+    stale = stale_wap_branches(table.metadata, older_than)
+    if stale:
+        report.notes.append(f"{'would remove' if dry_run else 'removed'} the branch(es) of unpublished WAP run(s) "
+                            f"older than the retention: {', '.join(stale)}")
+        if not dry_run:
+            _remove_branches(table, stale)
+            table = load_table(full_name)
 
     if not dry_run and load_settings().engine == "spark":
         return _maintain_on_spark(table, report, listing, target_bytes, older_than, min_snapshots_to_keep,

@@ -25,7 +25,10 @@ from .settings import Settings, load_settings
 log = logging.getLogger(__name__)
 DECLARATION_FILE = "pipeline.yml"
 _TOP_LEVEL = ("name", "description", "schedule", "start_date", "catchup", "tags", "params", "ingest", "dbt",
-              "deliver", "maintenance", "generate")  # fmt: skip
+              "deliver", "maintenance", "generate", "publish")  # fmt: skip
+# How a run's dbt results reach readers: `direct` (each model's commit is visible at once) or `wap`
+# (write-audit-publish: built and tested on a branch, published all together; lakehouse.release).
+PUBLISH_MODES = ("direct", "wap")
 
 __all__ = ["DECLARATION_FILE", "Delivery", "Discovery", "IngestSource", "InvalidPipeline", "Maintenance", "Pipeline",
            "discover", "discover_pipelines", "get_pipeline", "load_pipeline", "pipeline_folders", "read_yaml"]
@@ -83,6 +86,11 @@ class Pipeline:
     deliver: list[Delivery] = field(default_factory=list)
     # 'file.py:command' (a click command in the folder) behind `lakehouse generate <name>`, or None.
     generate: str | None = None
+    publish: str = "direct"  # a PUBLISH_MODES value
+
+    @property
+    def wap(self) -> bool:
+        return self.publish == "wap"
 
     @property
     def dag_id(self) -> str:
@@ -200,6 +208,10 @@ def load_pipeline(folder: Path) -> Pipeline:
         maintenance = Maintenance(**(raw.get("maintenance") or {}))
     except TypeError as error:
         raise InvalidPipeline(f"{where} maintenance: {error}") from None
+    publish = raw.get("publish") or "direct"
+    if publish not in PUBLISH_MODES:
+        raise InvalidPipeline(f"{where}: publish: {publish!r} is not supported; choose one of {', '.join(PUBLISH_MODES)} "
+                              "(wap: build and test on a branch, then publish every mart at once)")
     start = raw.get("start_date", "2026-01-01")
     return Pipeline(
         name=name,
@@ -216,6 +228,7 @@ def load_pipeline(folder: Path) -> Pipeline:
         maintenance=maintenance,
         deliver=deliver,
         generate=str(generate) if generate else None,
+        publish=publish,
     )
 
 

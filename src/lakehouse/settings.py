@@ -7,6 +7,7 @@ setup (shared catalog, S3 warehouse, Spark) differ by environment only, never by
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,11 @@ class Settings:
     defer_catalog_uri: str = ""
     defer_warehouse: str = ""
     datahub_gms_url: str = ""
-    datahub_retries: int = 4  # retries of a request GMS answered 429/5xx, with DataHub's backoff
+    datahub_retries: int = 4
+    # Write-audit-publish (lakehouse.release): the Iceberg branch dbt builds on (LAKEHOUSE_WRITE_BRANCH,
+    # set by the DAG on the dbt tasks of a `publish: wap` pipeline); empty: main. Only the dbt plugin
+    # reads it (writes and views); ingest always writes main.
+    write_branch: str = ""  # retries of a request GMS answered 429/5xx, with DataHub's backoff
 
     @property
     def datahub_dir(self) -> Path:
@@ -127,6 +132,7 @@ def load_settings() -> Settings:
         defer_warehouse=_env("LAKEHOUSE_DEFER_WAREHOUSE", ""),
         datahub_gms_url=_env("LAKEHOUSE_DATAHUB_GMS_URL", "").rstrip("/"),
         datahub_retries=_int_env("LAKEHOUSE_DATAHUB_RETRIES", 4),
+        write_branch=_branch_env("LAKEHOUSE_WRITE_BRANCH"),
         lineage=_lineage_mode(_env("LAKEHOUSE_LINEAGE", "file")),
         lineage_url=_env("LAKEHOUSE_LINEAGE_URL", ""),
         spark_master=_env("LAKEHOUSE_SPARK_MASTER", "local[2]"),
@@ -138,6 +144,18 @@ def load_settings() -> Settings:
         if _env("LAKEHOUSE_LINEAGE_FILE", "")
         else "",
     )
+
+
+def ref_name(text: str) -> str:
+    """``text`` as an Iceberg branch name every engine can spell unquoted: letters, digits, '_', '.', '-'
+    (an Airflow run id like manual__2026-11-18T00:00:00+00:00 has ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _branch_env(name: str) -> str:
+    # The DAG sets it to "wap_{{ run_id }}": made a branch name here, the same way lakehouse.release does.
+    value = ref_name(_env(name, ""))
+    return "" if value == "main" else value
 
 
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -9,6 +9,13 @@ Strategies (the same names dbt uses):
   be unique: all of a key's rows go, e.g. an SCD2 history). With ``tombstone_column``, rows where it is
   true only delete their key: the change-data-capture merge, where a 'D' event removes the row.
 New columns are added by schema evolution in the same commit; a failure leaves the previous snapshot.
+
+``branch`` (write-audit-publish, lakehouse.release): every strategy reads and commits that Iceberg
+branch instead of main. A table's first write to a branch that does not exist creates it from main's
+current snapshot in the same commit; a table that does not exist is created empty on main and its
+first rows go to the branch, so readers of main see an empty table until the publish. Schema and
+partition spec are table-wide in Iceberg: a column a branch write adds is in main's schema at once
+(null in main's rows), main's snapshot and rows stay as they were.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ from pyiceberg.io.pyarrow import (
 )
 from pyiceberg.partitioning import _to_partition_representation
 from pyiceberg.schema import Schema, assign_fresh_schema_ids
-from pyiceberg.table import Table
+from pyiceberg.table import Table, Transaction
+from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
 from pyiceberg.table.upsert_util import create_match_filter
 from pyiceberg.transforms import IdentityTransform
 
@@ -77,14 +85,19 @@ def _without_tombstones(full_name: str, data: pa.Table, column: str) -> pa.Table
     return data.filter(pc.invert(dead)).drop_columns([column])
 
 
-def _create(catalog: Catalog, full_name: str, data: pa.Table, partition_by, properties) -> Table:
+def _create(catalog: Catalog, full_name: str, data: pa.Table, partition_by, properties, branch: str) -> Table:
     # Give the schema real field ids before building the spec on it.
     schema = assign_fresh_schema_ids(Schema(*_pyarrow_to_schema_without_ids(data.schema).fields))
     spec = build_partition_spec(schema, partition_by)
     namespace, table = split_table_name(full_name)
     tx = catalog.create_table_transaction((namespace, table), schema=schema, partition_spec=spec)
+    if branch != MAIN_BRANCH:
+        # Iceberg writes a branch only of a table with a snapshot: main gets an empty one (readers of
+        # main see an empty table until the publish) and the branch starts there, in the same commit.
+        tx.append(data.schema.empty_table(), snapshot_properties=properties)
+        _start_branch(tx, branch)
     if data.num_rows:
-        tx.append(data, snapshot_properties=properties)
+        tx.append(data, snapshot_properties=properties, branch=branch)
     tx.commit_transaction()
     return catalog.load_table((namespace, table))
 
@@ -142,7 +155,7 @@ def _key_partitions(metadata, keys: pa.Table) -> set[tuple] | None:
 
 
 def _replace_keys_in_partitions(tx, table: Table, keys: pa.Table, data: pa.Table, unique_key: list[str],
-                                properties: dict[str, str]) -> bool:
+                                properties: dict[str, str], branch: str = MAIN_BRANCH) -> bool:
     """delete_insert as one rewrite of the data files in the partitions the keys live in: their rows
     minus the replaced keys, plus ``data``, in one overwrite snapshot. Its cost follows the size of
     those partitions, where a delete predicate listing every key costs PyIceberg Python work per key
@@ -151,11 +164,12 @@ def _replace_keys_in_partitions(tx, table: Table, keys: pa.Table, data: pa.Table
     """
     metadata = tx.table_metadata
     wanted = _key_partitions(metadata, keys)
-    if wanted is None or table.current_snapshot() is None:
+    head = metadata.snapshot_by_name(branch)
+    if wanted is None or head is None:
         return False
     spec_id = metadata.default_spec_id
     arity = len(metadata.spec().fields)
-    tasks = list(table.scan().plan_files())
+    tasks = list(table.scan(snapshot_id=head.snapshot_id).plan_files())
     if any(task.file.spec_id != spec_id or task.delete_files for task in tasks):
         return False
     touched = [task for task in tasks if tuple(task.file.partition[i] for i in range(arity)) in wanted]
@@ -171,12 +185,25 @@ def _replace_keys_in_partitions(tx, table: Table, keys: pa.Table, data: pa.Table
     rows = pa.concat_tables([t for t in (kept, data) if t is not None], promote_options="permissive")
     rows = rows.select([name for name in schema.column_names if name in rows.column_names])
     _check_pyarrow_schema_compatible(schema, provided_schema=rows.schema, format_version=metadata.format_version)
-    with tx.update_snapshot(snapshot_properties=properties).overwrite() as rewrite:
+    with tx.update_snapshot(snapshot_properties=properties, branch=branch).overwrite() as rewrite:
         for data_file in _dataframe_to_data_files(metadata, rows, table.io, rewrite.commit_uuid):
             rewrite.append_data_file(data_file)
         for task in touched:
             rewrite.delete_data_file(task.file)
     return True
+
+
+def _start_branch(tx: Transaction, branch: str) -> None:
+    """Create ``branch`` at main's current snapshot in this transaction, unless it exists. The commit
+    then asserts that the branch still does not exist: two writers starting it at once, one fails."""
+    metadata = tx.table_metadata
+    if branch in metadata.refs and metadata.refs[branch].snapshot_ref_type != SnapshotRefType.BRANCH:
+        raise WriteError(f"{branch!r} is a tag of this table, not a branch")
+    if branch == MAIN_BRANCH or branch in metadata.refs:
+        return
+    main = metadata.current_snapshot()
+    if main is not None:  # else the first write makes the branch (a table with no rows on main)
+        tx._stage(*tx._set_ref_snapshot(snapshot_id=main.snapshot_id, ref_name=branch, type=SnapshotRefType.BRANCH))
 
 
 def write(
@@ -190,8 +217,13 @@ def write(
     snapshot_properties: dict[str, str] | None = None,
     tombstone_column: str | None = None,
     catalog: Catalog | None = None,
+    branch: str | None = None,
 ) -> Table:
-    """Commit ``data`` to the Iceberg table ``full_name`` in one atomic snapshot; returns the table."""
+    """Commit ``data`` to the Iceberg table ``full_name`` in one atomic snapshot; returns the table.
+
+    ``branch`` (None: main) is the Iceberg branch read and written (see the module docstring). It is
+    never taken from the environment here: the dbt plugin passes LAKEHOUSE_WRITE_BRANCH, ingest does not.
+    """
     if strategy not in STRATEGIES:
         raise WriteError(f"unknown write strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if strategy in ("merge", "delete_insert") and not unique_key:
@@ -199,6 +231,7 @@ def write(
     if tombstone_column and strategy not in ("delete_insert", "overwrite"):
         raise WriteError(f"tombstone_column works with the delete_insert and overwrite strategies, not {strategy}")
     catalog = catalog or get_catalog()
+    branch = branch or MAIN_BRANCH
     properties = {k: str(v) for k, v in (snapshot_properties or {}).items()}
     if strategy in ("merge", "delete_insert"):
         missing = [k for k in unique_key if k not in data.column_names]
@@ -216,7 +249,7 @@ def write(
 
     table = load_table(full_name, catalog)
     if table is None:
-        return _create(catalog, full_name, data, partition_by, properties)
+        return _create(catalog, full_name, data, partition_by, properties, branch)
     if replaced_keys is not None and replaced_keys.num_rows == 0:
         return table
 
@@ -231,6 +264,7 @@ def write(
     with warnings.catch_warnings(), table.transaction() as tx:
         # A filtered overwrite of a partition seen for the first time deletes nothing: expected here.
         warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+        _start_branch(tx, branch)
         existing = {f.name for f in table.schema().fields}
         incoming = set(data.column_names)
         new_columns = incoming - existing
@@ -245,7 +279,7 @@ def write(
         if rebuild:
             # A full rebuild with a new layout: remove the old rows while the old spec and columns
             # still describe them, then change the layout; all of it is still one commit.
-            tx.delete(AlwaysTrue(), snapshot_properties=properties)
+            tx.delete(AlwaysTrue(), snapshot_properties=properties, branch=branch)
         # Order matters: add columns, then re-partition (the new spec may use a new column and the
         # old one may use a column that is about to go), then drop what the model no longer has.
         if new_columns:
@@ -264,26 +298,29 @@ def write(
                     update.delete_column(name)
         if rebuild:
             if data.num_rows:
-                tx.append(data, snapshot_properties=properties)
+                tx.append(data, snapshot_properties=properties, branch=branch)
         elif strategy == "overwrite":
-            tx.overwrite(data, overwrite_filter=overwrite_filter or AlwaysTrue(), snapshot_properties=properties)
+            tx.overwrite(data, overwrite_filter=overwrite_filter or AlwaysTrue(), snapshot_properties=properties,
+                         branch=branch)
         elif strategy == "append":
             if data.num_rows:
-                tx.append(data, snapshot_properties=properties)
+                tx.append(data, snapshot_properties=properties, branch=branch)
         elif strategy == "insert_overwrite":
             if data.num_rows:
-                tx.overwrite(data, overwrite_filter=_partition_filter(table, data), snapshot_properties=properties)
+                tx.overwrite(data, overwrite_filter=_partition_filter(table, data), snapshot_properties=properties,
+                             branch=branch)
         elif strategy == "delete_insert":
-            if not _replace_keys_in_partitions(tx, table, replaced_keys, data, list(unique_key), properties):
-                tx.delete(create_match_filter(replaced_keys, list(unique_key)), snapshot_properties=properties)
+            if not _replace_keys_in_partitions(tx, table, replaced_keys, data, list(unique_key), properties, branch):
+                tx.delete(create_match_filter(replaced_keys, list(unique_key)), snapshot_properties=properties,
+                          branch=branch)
                 if data.num_rows:
-                    tx.append(data, snapshot_properties=properties)
+                    tx.append(data, snapshot_properties=properties, branch=branch)
         elif strategy == "merge" and data.num_rows:
             if new_columns:
                 # PyIceberg's upsert compares against the table as committed, which lacks the new
                 # columns: replace the matched keys instead (same result, still one commit).
-                tx.delete(create_match_filter(data, list(unique_key)), snapshot_properties=properties)
-                tx.append(data, snapshot_properties=properties)
+                tx.delete(create_match_filter(data, list(unique_key)), snapshot_properties=properties, branch=branch)
+                tx.append(data, snapshot_properties=properties, branch=branch)
             else:
-                tx.upsert(data, join_cols=list(unique_key), snapshot_properties=properties)
+                tx.upsert(data, join_cols=list(unique_key), snapshot_properties=properties, branch=branch)
     return catalog.load_table(split_table_name(full_name))
