@@ -73,13 +73,20 @@ def current(run_id: str | None = None) -> dict | None:
 
 
 def labelled(model: dict, customer_ids, clusters) -> pd.DataFrame:
+    import pyarrow as pa
+
     names = {int(k): v for k, v in model["metadata"]["cluster_names"].items()}
+    rows = len(clusters)
+    # Typed columns, not Python objects: DuckDB cannot tell the type of an empty object column (no
+    # arrivals yet), and the table it wrote then (segment double, model_run_id int) refused the next
+    # day's strings.
     return pd.DataFrame({
         "customer_id": pd.Series(customer_ids, dtype="int64").to_numpy(),
         "cluster": pd.Series(clusters, dtype="int64").to_numpy(),
-        "segment": [names[int(c)] for c in clusters],
-        "model_run_id": model["metadata"]["run_id"],
-        "trained_as_of": pd.to_datetime(model["metadata"]["trained_as_of"]).date(),
+        "segment": pd.Series([names[int(c)] for c in clusters], dtype="string"),
+        "model_run_id": pd.Series([model["metadata"]["run_id"]] * rows, dtype="string"),
+        "trained_as_of": pd.Series([pd.to_datetime(model["metadata"]["trained_as_of"]).date()] * rows,
+                                   dtype=pd.ArrowDtype(pa.date32())),
     })
 
 
