@@ -14,6 +14,7 @@ written, and ``apply_grants`` runs in the caller's transaction after the rows ar
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from psycopg2 import sql
@@ -59,9 +60,16 @@ def parse_grants(value: Any, where: str, allow_templates: bool = False) -> Grant
 
 def model_grants(pipeline_name: str, table: str) -> Grants | None:
     """``config.grants`` of the dbt node that builds ``table`` ('<schema>.<alias>'), or None when unknown."""
-    from .dbt_artifacts import load_manifest, node_table
+    from .dbt_artifacts import load_manifest, manifest_path, node_table
 
-    for unique_id, node in (load_manifest(pipeline_name).get("nodes") or {}).items():
+    manifest = load_manifest(pipeline_name)
+    if not manifest:
+        # Said out loud: a delivery that silently granted nothing would look like a revoked grant.
+        logging.getLogger(__name__).warning(
+            "no parsed dbt manifest of %s at %s: the grants of %s's model are unknown, none are changed "
+            "(the DAG's parse writes it; `lakehouse run` does)", pipeline_name, manifest_path(pipeline_name), table)
+        return None
+    for unique_id, node in (manifest.get("nodes") or {}).items():
         if node.get("resource_type") in ("model", "seed", "snapshot") and node_table(node) == table:
             return parse_grants((node.get("config") or {}).get("grants") or {}, f"dbt {unique_id} config 'grants'")
     return None

@@ -175,7 +175,8 @@ class RestApiIngest(IngestKind):
                            cursor_request_param=options["cursor_request_param"],
                            max_attempts=options["max_attempts"], backoff_seconds=options["backoff_seconds"])
             summary = landing.land_increment(
-                target, lambda state: rest.extract(api, resource["path"], resource["columns"], state), day)
+                target, lambda state: rest.extract(api, resource["path"], resource["columns"], state,
+                                                  resource["primary_key"], resource["cursor_field"]), day)
         return {**summary, "api": identity, "deletes": "not detected (the API has no delete feed)"}
 
     def lineage_inputs(self, day: dt.date, result: dict[str, Any] | None) -> list:

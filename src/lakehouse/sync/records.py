@@ -85,8 +85,12 @@ def _convert(value: Any, kind: pa.DataType) -> Any:
     raise _Bad
 
 
-def type_records(records: list[Any], columns: dict[str, str]) -> tuple[pa.Table, list[Rejected], set[str]]:
-    """(good rows, rejected records, field names no column declares)."""
+def type_records(records: list[Any], columns: dict[str, str], key: tuple[str, ...] = (),
+                 cursor: str | None = None) -> tuple[pa.Table, list[Rejected], set[str]]:
+    """(good rows, rejected records, field names no column declares).
+
+    A record without a ``key`` field or the ``cursor`` is rejected here, with the reasons the landing
+    gives (lakehouse.sync.landing), so the quarantine keeps the record exactly as the source sent it."""
     types = {name: arrow_type(kind) for name, kind in columns.items()}
     values: dict[str, list] = {name: [] for name in types}
     rejected: list[Rejected] = []
@@ -96,6 +100,12 @@ def type_records(records: list[Any], columns: dict[str, str]) -> tuple[pa.Table,
             rejected.append(Rejected(repr(record), f"not a JSON object: {type(record).__name__}"))
             continue
         undeclared.update(set(record) - set(types))
+        missing = [f"missing key column {name}" for name in key if record.get(name) is None]
+        if not missing and cursor and record.get(cursor) is None:
+            missing = [f"missing cursor {cursor}"]
+        if missing:
+            rejected.append(Rejected(record, missing[0]))
+            continue
         row = {}
         try:
             for name, kind in types.items():

@@ -47,7 +47,8 @@ def _cursor_text(value: Any) -> str:
     return value.isoformat() if isinstance(value, dt.date) else str(value)
 
 
-def extract(api: Api, path: str, columns: dict[str, str], state: CursorState) -> Increment:
+def extract(api: Api, path: str, columns: dict[str, str], state: CursorState, key: list[str] = (),
+            cursor: str | None = None) -> Increment:
     """Every page of ``path`` changed since ``state.cursor`` (all of it on a first run), typed by ``columns``."""
     quiet_dlt()
     from dlt.sources.helpers.requests import Client
@@ -92,7 +93,7 @@ def extract(api: Api, path: str, columns: dict[str, str], state: CursorState) ->
         raise SyncError(f"{where} failed after {pages} page(s) and {attempts} attempt(s): "
                         f"{type(error).__name__}: {error}{hint}; nothing was landed (the next run starts from the "
                         "same cursor)") from error
-    rows, rejected, undeclared = type_records(records, columns)
+    rows, rejected, undeclared = type_records(records, columns, tuple(key), cursor)
     if undeclared:
         log.warning("%s returns fields no column declares (not landed): %s", where, ", ".join(sorted(undeclared)))
     return Increment(rows=rows, rejected=rejected,
