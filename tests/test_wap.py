@@ -225,6 +225,17 @@ def test_rollback_to_the_first_run_gives_its_checksums_in_one_transaction(two_pu
     with pytest.raises(release.ReleaseError, match="first published set"):
         release.rollback(TABLES)  # default: the set before the current one, and r1 has none
 
+    # The newest set (r2) is kept with keep=1, and the current one (r1, rolled back to) always.
+    assert release.prune_published(TABLES, keep=1) == []
+    # keep=0: only the current set stays; r2 loses its tags on every table.
+    assert {s.run_id for s in release.published_sets(TABLES)} == {"r1", "r2"}
+    assert release.prune_published(TABLES, keep=0, dry_run=True) == ["r2"]
+    assert {s.run_id for s in release.published_sets(TABLES)} == {"r1", "r2"}  # a dry run changes nothing
+    assert release.prune_published(TABLES, keep=0) == ["r2"]
+    assert [s.run_id for s in release.published_sets(TABLES)] == ["r1"]
+    assert all("published-r2" not in get_catalog().load_table(name).metadata.refs for name in TABLES)
+    assert checksums() == after_r1  # untagging moves nothing
+
 
 def test_the_dag_of_a_wap_pipeline_publishes_after_every_dbt_task(wapdemo, tmp_path, monkeypatch):
     from lakehouse.dag_factory import DBT_GROUP_ID, PUBLISH_TASK_ID, RELEASE_TASK_ID, build_dag

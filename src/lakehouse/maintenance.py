@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import os
 import posixpath
 import time
@@ -596,6 +597,15 @@ def maintain_pipeline(
     (``orphan_grace_hours`` overrides the pipeline's)."""
     pipeline = get_pipeline(pipeline_name)
     names = [name for name in pipeline_tables(pipeline) if load_table(name) is not None]
+    if pipeline.publish == "wap":
+        # First the sets past what is kept lose their tags, so the expiry below can remove their snapshots.
+        from .release import pipeline_release_tables, prune_published
+
+        untagged = prune_published(pipeline_release_tables(pipeline.name), pipeline.maintenance.published_sets_to_keep,
+                                   dry_run=dry_run)
+        if untagged:
+            logging.getLogger(__name__).info("%s: %s the published set(s) of %s", pipeline.name,
+                                             "would untag" if dry_run else "untagged", ", ".join(untagged))
     return [_maintain(name, pipeline.maintenance, dry_run, orphan_grace_hours) for name in names]
 
 

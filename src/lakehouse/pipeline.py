@@ -67,6 +67,9 @@ class Maintenance:
     # yet. 72 h (Iceberg's own default for remove_orphan_files) outlasts any write here, a task stuck
     # over a weekend included, and costs at most three days of unreferenced files on storage.
     orphan_grace_hours: float = 72
+    # publish: wap: the published sets kept for rollback (the current one always). Each set's tags pin
+    # its snapshots, files and rows (an erased customer's too): older sets are untagged, then expire.
+    published_sets_to_keep: int = 7
 
 
 @dataclass(frozen=True)

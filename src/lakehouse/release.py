@@ -312,3 +312,28 @@ def rollback_pipeline(pipeline_name: str, to_run_id: str | None = None) -> Relea
         raise ReleaseError(f"{pipeline.name}: its dbt project has not been parsed on this home yet, so its tables "
                            "are unknown; run the pipeline (or `lakehouse run`) first")
     return rollback(tables, to_run_id)
+
+
+def prune_published(tables: list[str], keep: int, *, dry_run: bool = False, catalog: Catalog | None = None) -> list[str]:
+    """Untag all but the newest ``keep`` published sets (never the current one); the run ids untagged.
+
+    A tag keeps its snapshot, and so its files and its rows, from expiring: without this, storage grows
+    with every publish and a row deleted for good (an erased customer) stays readable in old sets."""
+    from pyiceberg.table.update import AssertRefSnapshotId, AssertTableUUID, RemoveSnapshotRefUpdate
+
+    catalog = catalog or get_catalog()
+    sets = published_sets(tables, catalog)
+    current = current_set(tables, catalog)
+    kept = {s.run_id for s in sets[-keep:]} if keep > 0 else set()
+    dropped = [s for s in sets if s.run_id not in kept and (current is None or s.run_id != current.run_id)]
+    if dry_run or not dropped:
+        return [s.run_id for s in dropped]
+    for full_name in sorted({name for s in dropped for name in s.snapshots}):
+        table = load_table(full_name, catalog)
+        names = [tag_for_run(s.run_id) for s in dropped if tag_for_run(s.run_id) in table.metadata.refs]
+        if names:
+            catalog.commit_table(table, requirements=(
+                AssertTableUUID(uuid=table.metadata.table_uuid),
+                *(AssertRefSnapshotId(ref=name, snapshot_id=table.metadata.refs[name].snapshot_id) for name in names)),
+                updates=tuple(RemoveSnapshotRefUpdate(ref_name=name) for name in names))
+    return [s.run_id for s in dropped]

@@ -276,6 +276,15 @@ def write(
             spec_signature(table.schema(), table.spec()) != requested_signature(partition_by)
         )
         rebuild = full_overwrite and bool(spec_changes or dropped_columns)
+        if branch != MAIN_BRANCH and (dropped_columns or spec_changes):
+            # Schema and partition spec are the whole table's, not a branch's: dropping a column or
+            # re-partitioning here would change what main's readers see before the audit, and no
+            # rollback of pointers would bring it back.
+            raise WriteError(
+                f"{full_name}: a write on branch {branch!r} cannot "
+                + ("drop column(s) " + ", ".join(sorted(dropped_columns)) if dropped_columns else "change the partitioning")
+                + ": that changes main's table too. Run this change once with `publish: direct` "
+                "(or --full-refresh on a pipeline without WAP), then go back to write-audit-publish")
         if rebuild:
             # A full rebuild with a new layout: remove the old rows while the old spec and columns
             # still describe them, then change the layout; all of it is still one commit.

@@ -81,12 +81,12 @@ class Source:
         """The source table's rows now, as PostgreSQL returns them."""
         return sorted(self.sql(f"SELECT * FROM {{s}}.{table}"), key=lambda row: _sort_key(row[key]))
 
-    def sync(self, table: str, day: dt.date = DAY, **settings) -> dict:
-        """One ingest task of an entry copying ``table`` (with table ``settings``) and its summary."""
-        return self.kind(table, **settings).land(day, "test-run")
+    def sync(self, table: str, day: dt.date = DAY, entry: dict | None = None, **settings) -> dict:
+        """One ingest task of an entry copying ``table`` (with table ``settings``, entry options ``entry``)."""
+        return self.kind(table, entry=entry, **settings).land(day, "test-run")
 
-    def kind(self, table: str, chunk_size: int | None = None, **settings):
-        options = {"schema": self.schema, "tables": [{"name": table, **settings}]}
+    def kind(self, table: str, chunk_size: int | None = None, entry: dict | None = None, **settings):
+        options = {"schema": self.schema, "tables": [{"name": table, **settings}], **(entry or {})}
         if chunk_size:
             options["chunk_size"] = chunk_size
         declaration = {"name": self.folder.name, "ingest": [{"name": "src", "kind": "sql_database", "options": options}]}
@@ -237,13 +237,39 @@ def test_the_next_run_lands_exactly_the_updates_inserts_and_deletes(source):
     assert_raw_equals_source(source, "products")
 
 
-def test_a_source_emptied_entirely_empties_its_copy(source):
+def test_a_source_emptied_entirely_is_refused_unless_allowed(source):
     source.sql(PRODUCTS)
     source.sync("products")
+    before = source.snapshots("products")
     source.sql("DELETE FROM {s}.products")
-    result = source.sync("products", day=DAY + dt.timedelta(days=1))
+    # By default more than half of the keys gone is a mistake (a source restored empty): nothing changes.
+    with pytest.raises(SyncError, match=r"no longer has 40 of the 40 keys landed \(more than max_delete_fraction 0.5\)"):
+        source.sync("products", day=DAY + dt.timedelta(days=1))
+    assert source.snapshots("products") == before and source.raw("products").num_rows == 40
+    result = source.sync("products", day=DAY + dt.timedelta(days=1), entry={"max_delete_fraction": 1.0})
     assert result["deleted"] == 40 and result["landed"] == 0
     assert source.raw("products").num_rows == 0
+
+
+def test_a_late_commit_behind_the_cursor_is_found_by_the_lookback(source):
+    """now() is a transaction's start: a row stamped before the last run's cursor can commit after it."""
+    source.sql("""
+        CREATE TABLE {s}.late (id int PRIMARY KEY, label text, updated_at timestamptz NOT NULL);
+        INSERT INTO {s}.late VALUES (1, 'a', %(t)s), (2, 'b', %(t)s + INTERVAL '2 minutes');
+    """, {"t": T0})
+    source.sync("late", entry={"lookback_seconds": 300})
+    # Committed after that run, stamped a minute before its cursor.
+    source.sql("INSERT INTO {s}.late VALUES (3, 'c', %s + INTERVAL '1 minute')", (T0,))
+    result = source.sync("late", day=DAY + dt.timedelta(days=1), entry={"lookback_seconds": 300})
+    # Asked again from 5 minutes before the cursor: rows 1 and 2 are held already, row 3 is new.
+    assert (result["fetched"], result["already_landed"], result["landed"]) == (3, 2, 1)
+    assert_raw_equals_source(source, "late")
+    snapshot = source.snapshots("late")[-1]
+    again = source.sync("late", day=DAY + dt.timedelta(days=1), entry={"lookback_seconds": 300})
+    assert again["landed"] == 0 and source.snapshots("late")[-1] == snapshot  # the overlap writes nothing
+    # Without a lookback such a row is behind the cursor for good: what the option is for.
+    source.sql("INSERT INTO {s}.late VALUES (4, 'd', %s + INTERVAL '1 minute')", (T0,))
+    assert source.sync("late", day=DAY + dt.timedelta(days=2))["landed"] == 0
 
 
 # -- 4. the boundary ---------------------------------------------------------------------------------

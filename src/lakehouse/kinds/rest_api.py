@@ -51,6 +51,8 @@ class RestApiIngest(IngestKind):
         "next_cursor_path": Option(str, default="paging.next_cursor", help="where the next page's cursor is"),
         "cursor_request_param": Option(str, default="cursor", help="the query parameter the page cursor is sent as"),
         "max_attempts": Option(int, default=5, minimum=1, help="tries of a request (429, 5xx, connection errors)"),
+        "lookback_seconds": Option(int, default=0, minimum=0,
+                                   help="ask again this far before the cursor (an API that stamps records late)"),
         "backoff_seconds": Option(float, default=1.0, minimum=0, help="exponential backoff factor between tries"),
         "simulate": Option(bool, default=False,
                            help="demo: the generator writes the day's records, the embedded server serves them"),
@@ -150,6 +152,9 @@ class RestApiIngest(IngestKind):
         if not options["simulate"]:
             raise InvalidOptions(f"{self.pipeline.declaration} ingest '{self.source.name}': no API to read: set "
                                  "option 'base_url' or an Airflow connection 'conn_id' (or 'simulate' for the demo)")
+        # Loud: with simulate on and no API configured, what lands is the demo's generated records.
+        log.warning("%s: no API configured (base_url, Airflow connection %r): serving the demo's generated records; "
+                    "set simulate: false for a real platform", self.source.name, options["conn_id"])
         generate = load_callable(options["generator"], self.pipeline.folder, "generator")
         log.info("simulated the day for the demo API: %s", generate(day, **(options["generator_args"] or {})))
         resource = self._resource(options["resource"], self.source.name)
@@ -167,7 +172,8 @@ class RestApiIngest(IngestKind):
             table=self.source.table, key=list(resource["primary_key"]), cursor_column=resource["cursor_field"],
             quarantine=f"quarantine.rejected_{self.source.name}", partition_by=self.source.partition_by,
             properties={"lakehouse.pipeline": self.pipeline.name, "lakehouse.ingest": self.source.name,
-                        "lakehouse.run_id": run_id or "", "lakehouse.sync.source": resource["path"]})
+                        "lakehouse.run_id": run_id or "", "lakehouse.sync.source": resource["path"]},
+            lookback=dt.timedelta(seconds=options["lookback_seconds"]) if options["lookback_seconds"] else None)
         with self._api(day) as (base_url, token, identity):
             api = rest.Api(base_url=base_url, token=token, page_size=options["page_size"],
                            cursor_param=options["cursor_param"], data_selector=options["data_selector"],

@@ -44,6 +44,12 @@ class SqlDatabaseIngest(IngestKind):
         "deletes": Option(str, default="detect", choices=("detect", "none"),
                           help="detect: keys gone from the source are removed; none: deletes are not looked for"),
         "chunk_size": Option(int, default=50_000, minimum=1, help="rows per read from the database"),
+        "lookback_seconds": Option(int, default=0, minimum=0,
+                                   help="ask again this far before a timestamp cursor: rows of transactions that "
+                                        "committed after the last run with an older updated_at (now() is a "
+                                        "transaction's start)"),
+        "max_delete_fraction": Option(float, default=0.5, minimum=0,
+                                      help="more of the copied keys than this share gone from the source fails the run"),
         "source_schema": Option(str, help="a SQL file of the pipeline folder, applied before each copy"),
         "simulate": Option(bool, default=False, help="demo: the generator writes the day's rows first (embedded server only)"),
         "generator": Option(str, help="'file.py:function(day, **generator_args)' of the demo traffic"),
@@ -129,7 +135,9 @@ class SqlDatabaseIngest(IngestKind):
             table=self.source.table, key=key, cursor_column=cursor, quarantine=f"quarantine.rejected_{self.source.name}",
             partition_by=self.source.partition_by,
             properties={"lakehouse.pipeline": self.pipeline.name, "lakehouse.ingest": self.source.name,
-                        "lakehouse.run_id": run_id or "", "lakehouse.sync.source": f"{schema}.{table}"})
+                        "lakehouse.run_id": run_id or "", "lakehouse.sync.source": f"{schema}.{table}"},
+            lookback=dt.timedelta(seconds=options["lookback_seconds"]) if options["lookback_seconds"] else None,
+            max_delete_fraction=options["max_delete_fraction"])
 
         def extract(state):
             return sql_tables.extract(dsn, schema, table, cursor, key, state, chunk_size=options["chunk_size"],

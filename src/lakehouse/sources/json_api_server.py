@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hmac
 import json
+import re
 import secrets
 import sys
 import threading
@@ -186,7 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        if self.headers.get("Authorization") != f"Bearer {api.token}":
+        given = self.headers.get("Authorization") or ""
+        if not hmac.compare_digest(given.encode(), f"Bearer {api.token}".encode()):  # no timing hints
             return self._error(401, "missing or wrong bearer token")
         if not api._take_token():
             return self._error(429, "rate limit exceeded", {"Retry-After": str(api.retry_after)})
@@ -194,6 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not url.path.startswith(API_PREFIX):
             return self._error(404, f"no such endpoint {url.path}")
         resource = url.path[len(API_PREFIX):].strip("/")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", resource):  # a name, never a path out of the folder
+            return self._error(404, "no such resource")
         query = {name: values[-1] for name, values in parse_qs(url.query).items()}
         try:
             records = api.records(resource)

@@ -8,7 +8,8 @@
 
 Per run: ``fetched = landed + quarantined + superseded + already_landed`` where ``superseded`` are older
 versions of a key fetched in the same run (the newest by cursor wins) and ``already_landed`` the
-boundary rows the previous run committed. A run that finds nothing new commits nothing.
+rows the raw table already holds in that version (the previous run's last rows, a lookback's
+overlap). A run that finds nothing new commits nothing.
 
 Crash safety: the quarantine commit replaces the rows of this run's window (its starting cursor), and
 the raw commit carries the state. Dying between the two leaves the state where it was, so the rerun
@@ -28,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import AlwaysTrue, EqualTo
+from pyiceberg.expressions import AlwaysTrue, EqualTo, GreaterThanOrEqual
 
 from ..catalog import load_table
 from ..ingest import LINEAGE_COLUMNS, add_lineage_columns
@@ -78,6 +79,11 @@ class Target:
     quarantine: str  # quarantine.rejected_<source name>
     partition_by: list[str] | None = None
     properties: dict[str, str] = field(default_factory=dict)  # pipeline, ingest, run id... for the snapshot
+    # Asked again before a timestamp cursor each run (see land_increment); None: from the cursor itself.
+    lookback: dt.timedelta | None = None
+    # More of the raw table's keys than this share gone from the source fails the run instead of
+    # deleting them (a source restored empty, a wrong replica); 1.0 allows anything.
+    max_delete_fraction: float = 1.0
 
 
 def _window(state: CursorState) -> str:
@@ -174,12 +180,26 @@ def _deleted_keys(table, target: Target, source_keys: pa.Table, landed: pa.Table
     return gone.join(landed.select(target.key), target.key, join_type="left anti") if landed.num_rows else gone
 
 
+def _held_versions(table, target: Target, since: Any) -> set[str]:
+    """key_texts of (key..., cursor) of the raw rows whose cursor is at or after ``since``."""
+    bound = since.isoformat() if isinstance(since, (dt.date, dt.datetime)) else since
+    held = table.scan(row_filter=GreaterThanOrEqual(target.cursor_column, bound),
+                      selected_fields=(*target.key, target.cursor_column)).to_arrow()
+    return set(key_texts(held.select([*target.key, target.cursor_column])))
+
+
 def land_increment(target: Target, extract: Callable[[CursorState], Increment], day: dt.date) -> dict[str, Any]:
     """Read the state, extract after it, and commit the quarantine then the raw rows; the run's summary."""
     started = time.monotonic()
     table = load_table(target.table)
-    state = read_state(table, target.cursor_column, target.key)
-    increment = extract(state)
+    state = read_state(table, target.cursor_column)
+    asked = state
+    if target.lookback and isinstance(state.cursor, dt.datetime):
+        # A row's updated_at is set when its transaction starts and seen when it commits: a
+        # transaction older than the last run's newest row can commit after that run. Asking again
+        # from a lookback before the cursor finds such rows; what is already held is dropped below.
+        asked = CursorState(state.cursor - target.lookback, state.from_snapshot)
+    increment = extract(asked)
     if increment.failure:
         _quarantine(target, increment.rejected, _window(state), day, dt.datetime.now(dt.UTC),
                     {**target.properties, "lakehouse.batch_date": day.isoformat()})
@@ -198,20 +218,27 @@ def land_increment(target: Target, extract: Callable[[CursorState], Increment], 
         rows, invalid = _invalid_rows(rows, target)
         rejected += invalid
     already = 0
-    if rows.num_rows and state.cursor is not None and state.boundary:
-        cursor_type = rows.schema.field(target.cursor_column).type
-        at_boundary = pc.fill_null(pc.equal(rows.column(target.cursor_column), pa.scalar(state.cursor, cursor_type)),
-                                   False)
-        seen = pa.array([text in state.boundary for text in key_texts(rows.select(target.key))], pa.bool_())
-        drop = pc.and_(at_boundary, seen)
-        already = pc.sum(drop).as_py() or 0
-        rows = rows.filter(pc.invert(drop))
+    if rows.num_rows and table is not None and asked.cursor is not None:
+        # Rows the raw table already holds in exactly this version (same key, same cursor value): the
+        # boundary of the last run and the lookback's overlap. Not written again.
+        held = _held_versions(table, target, asked.cursor)
+        seen = pa.array([text in held for text in key_texts(rows.select([*target.key, target.cursor_column]))],
+                        pa.bool_())
+        already = pc.sum(seen).as_py() or 0
+        rows = rows.filter(pc.invert(seen))
     newest = _newest_per_key(rows, target.key, target.cursor_column)
     superseded = rows.num_rows - newest.num_rows
     deleted = (_deleted_keys(table, target, increment.source_keys, newest)
                if increment.source_keys is not None else None)
     deletes = deleted.num_rows if deleted is not None else 0
-    new_state = CursorState.after(newest, target.cursor_column, target.key, state)
+    if deletes and target.max_delete_fraction < 1.0:
+        held_keys = table.scan(selected_fields=(target.key[0],)).to_arrow().num_rows
+        if held_keys and deletes / held_keys > target.max_delete_fraction:
+            raise SyncError(
+                f"{target.table}: the source no longer has {deletes:,} of the {held_keys:,} keys landed "
+                f"(more than max_delete_fraction {target.max_delete_fraction:g}); nothing was changed. A source "
+                "restored empty or the wrong database? If the deletes are real, raise max_delete_fraction for a run")
+    new_state = CursorState.after(newest, target.cursor_column, state)
     now = dt.datetime.now(dt.UTC)
     counts = {"fetched": fetched, "landed": newest.num_rows, "quarantined": len(rejected), "superseded": superseded,
               "already_landed": already, "deleted": deletes}
