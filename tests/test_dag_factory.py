@@ -102,14 +102,19 @@ def test_quality_after_dbt_even_on_failure_then_maintenance_last(built):
         dbt_leaves = {t for t in dbt_ids if not dag.get_task(t).downstream_task_ids & dbt_ids}
         publish = dag.get_task("publish_data_quality")
         maintain = dag.get_task("maintain_tables")
-        # Deliveries run after every dbt task and before quality is published.
+        # Deliveries run after every dbt task (write-audit-publish: after the release of the run's
+        # branch, which itself waits for every dbt task) and before quality is published.
         deliver_ids = {t for t in dag.task_ids if t.startswith("deliver_")}
+        released = {"publish"} if "publish" in dag.task_ids else set()
+        if released:
+            assert dag.get_task("publish").upstream_task_ids == dbt_leaves
+            assert dag.get_task("publish").trigger_rule == "all_success"
         for task_id in deliver_ids:
-            assert dag.get_task(task_id).upstream_task_ids == dbt_leaves
-        assert publish.upstream_task_ids == dbt_leaves | deliver_ids
+            assert dag.get_task(task_id).upstream_task_ids == (released or dbt_leaves)
+        assert publish.upstream_task_ids == dbt_leaves | deliver_ids | released
         assert publish.trigger_rule == "all_done"
         # Directly after dbt too: a failed dbt task fails the run through maintain_tables (a leaf).
-        assert maintain.upstream_task_ids == dbt_leaves | {"publish_data_quality"}
+        assert maintain.upstream_task_ids == dbt_leaves | {"publish_data_quality"} | released
         assert maintain.trigger_rule == "all_success"
         assert [t.task_id for t in dag.tasks if not t.downstream_task_ids] == ["maintain_tables"]
 

@@ -97,3 +97,20 @@ def test_an_ingest_entry_for_one_engine_is_left_out_on_the_other_and_a_bad_engin
     bad = folder(pipelines_dir, "bad", yaml=f"name: bad\ningest:\n  - {entry.format(name='src', engines='[trino]')}\n")
     with pytest.raises(InvalidPipeline, match=r"ingest 'src'.*: 'engines' lists engines among duckdb, spark; got \['trino'\]"):
         load_pipeline(bad)
+
+
+def test_a_pipeline_for_one_engine_is_left_out_of_the_others_dags_and_named_when_asked_for(pipelines_dir, monkeypatch):
+    from lakehouse.dag_factory import build_all_dags, build_dag
+
+    only = folder(pipelines_dir, "duck_only", "raw.duck_events",
+                  yaml="name: duck_only\nengines: [duckdb]\ningest:\n"
+                       "  - {name: src, table: raw.duck_events, kind: generator, options: {callable: 'generator.py:rows'}}\n")
+    pipeline = load_pipeline(only)
+    assert pipeline.engines == ("duckdb",) and pipeline.runs_on("duckdb") and not pipeline.runs_on("spark")
+    monkeypatch.setenv("LAKEHOUSE_ENGINE", "spark")
+    assert "duck_only" not in build_all_dags()
+    with pytest.raises(InvalidPipeline, match="duck_only runs on the duckdb engine only .* not on spark"):
+        build_dag(pipeline, {})
+    bad = folder(pipelines_dir, "bad_engines", yaml="name: bad_engines\nengines: [trino]\n")
+    with pytest.raises(InvalidPipeline, match=r"'engines' lists engines among duckdb, spark; got \['trino'\]"):
+        load_pipeline(bad)

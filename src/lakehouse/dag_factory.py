@@ -191,6 +191,9 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
     """The pipeline's DAG. ``owners`` (table -> pipeline) are the tables other pipelines write: one of them
     built by this pipeline's dbt project too is refused (InvalidPipeline naming both)."""
     settings = load_settings()
+    if not pipeline.runs_on(settings.engine):
+        raise InvalidPipeline(f"{pipeline.name} runs on the {', '.join(pipeline.engines)} engine only (its pipeline.yml "
+                              f"'engines'), not on {settings.engine}")
     if pipeline.wap and settings.engine != "duckdb":
         # Only the DuckDB engine's dbt plugin writes and reads a branch: refused rather than published directly.
         raise InvalidPipeline(f"{pipeline.name}: publish: wap runs on the duckdb engine only, not on {settings.engine}")
@@ -343,8 +346,12 @@ def build_all_dags() -> dict[str, DAG]:
             log.error("pipeline folder %s is left out: %s", pipeline.folder, error)
             del pipelines[name]
     dags = {}
+    engine = load_settings().engine
     for name, pipeline in pipelines.items():
         if only is not None and name not in only:
+            continue
+        if not pipeline.runs_on(engine):
+            log.info("pipeline %s runs on %s only: no DAG on the %s engine", name, ", ".join(pipeline.engines), engine)
             continue
         try:
             dags[pipeline.dag_id] = build_dag(pipeline, owners)

@@ -25,7 +25,7 @@ from .settings import Settings, load_settings
 log = logging.getLogger(__name__)
 DECLARATION_FILE = "pipeline.yml"
 _TOP_LEVEL = ("name", "description", "schedule", "start_date", "catchup", "tags", "params", "ingest", "dbt",
-              "deliver", "maintenance", "generate", "publish")  # fmt: skip
+              "deliver", "maintenance", "generate", "publish", "engines")  # fmt: skip
 # How a run's dbt results reach readers: `direct` (each model's commit is visible at once) or `wap`
 # (write-audit-publish: built and tested on a branch, published all together; lakehouse.release).
 PUBLISH_MODES = ("direct", "wap")
@@ -90,6 +90,12 @@ class Pipeline:
     # 'file.py:command' (a click command in the folder) behind `lakehouse generate <name>`, or None.
     generate: str | None = None
     publish: str = "direct"  # a PUBLISH_MODES value
+    # The engines the whole pipeline runs on (default: every engine). `lakehouse run` and the DAG folder
+    # leave it out on another engine; naming it there is an error.
+    engines: tuple[str, ...] = ()
+
+    def runs_on(self, engine: str) -> bool:
+        return not self.engines or engine in self.engines
 
     @property
     def wap(self) -> bool:
@@ -215,6 +221,10 @@ def load_pipeline(folder: Path) -> Pipeline:
     if publish not in PUBLISH_MODES:
         raise InvalidPipeline(f"{where}: publish: {publish!r} is not supported; choose one of {', '.join(PUBLISH_MODES)} "
                               "(wap: build and test on a branch, then publish every mart at once)")
+    engines = raw.get("engines") or []
+    engines = [engines] if isinstance(engines, str) else engines
+    if not isinstance(engines, list) or any(engine not in ENGINES for engine in engines):
+        raise InvalidPipeline(f"{where}: 'engines' lists engines among {', '.join(ENGINES)}; got {raw.get('engines')!r}")
     start = raw.get("start_date", "2026-01-01")
     return Pipeline(
         name=name,
@@ -232,6 +242,7 @@ def load_pipeline(folder: Path) -> Pipeline:
         deliver=deliver,
         generate=str(generate) if generate else None,
         publish=publish,
+        engines=tuple(engines),
     )
 
 

@@ -496,7 +496,9 @@ def run_pipelines(
         not_loaded: dict[str, str] = {}
     else:  # every folder: one that does not load is reported in the results; the others still run
         found = discover(settings)
-        pipelines, not_loaded = found.pipelines, found.failures
+        # All of them: those the current engine runs (a pipeline may declare the engines it runs on).
+        pipelines = [pipeline for pipeline in found.pipelines if pipeline.runs_on(settings.engine)]
+        not_loaded = found.failures
     day = logical_date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     log_file = Path(log_file or settings.logs_dir / "runs" / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}.log")
     # Before any Airflow work: a second run of a pipeline at once would break the first's metadata DB.
