@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 import yaml
 from click.testing import CliRunner
-from psycopg2.extensions import make_dsn
+from postgres_databases import fresh_database
 
 from lakehouse import compute
 from lakehouse.catalog import _catalog_for
@@ -69,14 +69,8 @@ def home(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def database(pg):
     """A fresh database of the session's PostgreSQL: its DSN. Each test makes its own schema in it."""
-    base = postgres_server.source_dsn(pg)
-    name = "codegen_" + uuid.uuid4().hex[:10]
-    admin = postgres_server.connect(base)
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield make_dsn(base, dbname=name)
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    with fresh_database(pg, prefix="codegen") as dsn:
+        yield dsn
 
 
 def sql(dsn: str, statements: str) -> None:

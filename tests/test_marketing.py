@@ -14,7 +14,6 @@ import datetime as dt
 import difflib
 import json
 import math
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-from psycopg2.extensions import make_dsn
+from postgres_databases import fresh_database, query
 
 from lakehouse import codegen, model_store
 from lakehouse.catalog import _catalog_for, load_table
@@ -49,19 +48,6 @@ RELATIVE = 1e-12  # DuckDB and Python divide the same doubles; a sum's cast may 
 
 
 # --------------------------------------------------------------------------- running things
-
-
-def query(dsn: str, sql: str, args=None) -> list[dict]:
-    conn = postgres_server.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            if not cur.description:
-                return []
-            names = [column.name for column in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
-    finally:
-        conn.close()
 
 
 def rows(table: str) -> list[dict]:
@@ -332,14 +318,7 @@ def run_day(run: Run, day: dt.date) -> Day:
 
 @pytest.fixture(scope="module")
 def run(pg, tmp_path_factory):
-    base = postgres_server.source_dsn(pg)
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = postgres_server.connect(base)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    dsn = make_dsn(base, dbname=name)
-    with pytest.MonkeyPatch.context() as env:
+    with fresh_database(pg) as dsn, pytest.MonkeyPatch.context() as env:
         env.setenv("LAKEHOUSE_HOME", str(tmp_path_factory.mktemp("marketing") / "lakehouse"))
         for variable in ("LAKEHOUSE_CATALOG_URI", "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_CATALOG_NAME", "LAKEHOUSE_RAW_ZONE",
                          "LAKEHOUSE_S3_ENDPOINT", "LAKEHOUSE_S3_REGION", "AD_PLATFORM_TOKEN"):
@@ -370,9 +349,6 @@ def run(pg, tmp_path_factory):
         finally:
             DuckDBConnectionManager.close_all_connections()
             _catalog_for.cache_clear()
-            with admin.cursor() as cur:
-                cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
-            admin.close()
 
 
 def keyed(items: list[dict], *key: str, columns=None) -> dict[tuple, dict]:

@@ -28,6 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from .settings import load_settings
 
@@ -100,18 +101,12 @@ def _environment(environment: Path):
         "LAKEHOUSE_DEFER_CATALOG_URI": settings.catalog_uri,
         "LAKEHOUSE_DEFER_WAREHOUSE": settings.warehouse,
     }
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    _catalog_for.cache_clear()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with mock.patch.dict(os.environ, values):  # restored as it was, whatever happens
         _catalog_for.cache_clear()
+        try:
+            yield
+        finally:
+            _catalog_for.cache_clear()
 
 
 def _reasons(modified: list[str], selected: list[str], changes: dict[str, set[str]], production: dict[str, Any],

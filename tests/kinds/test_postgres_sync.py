@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg2
 import pyarrow as pa
 import pytest
+from postgres_databases import fresh_database
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from lakehouse.delivery import build_delivery, find_delivery
@@ -32,17 +33,10 @@ COLUMNS = ["customer_id", "segment", "lifetime_value", "last_order", "note"]
 @pytest.fixture
 def crm_db(pg, monkeypatch):
     """A fresh database with an empty ``crm`` schema, used by the deliveries (LAKEHOUSE_SOURCE_DSN): its DSN."""
-    base = postgres_server.source_dsn(pg)
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = postgres_server.connect(base)
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    dsn = make_dsn(base, dbname=name)
-    sql(dsn, "CREATE SCHEMA crm")
-    monkeypatch.setenv(postgres_server.DSN_VARIABLE, dsn)
-    yield dsn
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
+    with fresh_database(pg) as dsn:
+        sql(dsn, "CREATE SCHEMA crm")
+        monkeypatch.setenv(postgres_server.DSN_VARIABLE, dsn)
+        yield dsn
 
 
 @pytest.fixture

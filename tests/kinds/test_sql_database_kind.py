@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import yaml
+from postgres_databases import fresh_database, query
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from lakehouse.catalog import load_table
@@ -39,31 +40,9 @@ SHOP_TABLES = {"customers": "customer_id", "products": "product_id", "orders": "
 @pytest.fixture(scope="module")
 def source_db(pg):
     """One database for the module's tests (each works in its own schema): its DSN."""
-    base = postgres_server.source_dsn(pg)
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = postgres_server.connect(base)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-        # Sessions in New York: the copy must land instants in UTC whatever the server's zone.
-        cur.execute(f"ALTER DATABASE {name} SET timezone TO 'America/New_York'")
-    yield make_dsn(base, dbname=name)
-    with admin.cursor() as cur:
-        cur.execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
-
-
-def query(dsn: str, sql: str, args=None) -> list[dict]:
-    conn = postgres_server.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(sql, args)
-            if not cur.description:
-                return []
-            names = [column.name for column in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
-    finally:
-        conn.close()
+    # Sessions in New York: the copy must land instants in UTC whatever the server's zone.
+    with fresh_database(pg, timezone="America/New_York") as dsn:
+        yield dsn
 
 
 @dataclass

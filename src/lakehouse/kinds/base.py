@@ -120,6 +120,10 @@ class Kind:
                                      + (f" ({spec.help})" if spec.help else ""))
             if options.get(key) is None:
                 options[key] = copy.deepcopy(spec.default)  # a list default is never shared between entries
+        # A kind with a demo generator: switching the demo on without naming it is an error.
+        if "simulate" in cls.OPTIONS and "generator" in cls.OPTIONS and options["simulate"] is True \
+                and not options.get("generator"):
+            raise InvalidOptions(f"{where}: option 'simulate' is on, so option 'generator' is required")
         cls.check(options, where, rendered)
         return options
 
@@ -149,10 +153,13 @@ class IngestKind(Kind):
 
     # Options that name code ('file.py:function' in the pipeline folder, or 'module:function').
     CODE_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    # Options that name a file of the pipeline folder (a source schema to apply).
+    FILE_OPTIONS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
-        """The code the options name exists (CODE_OPTIONS); a kind naming other things extends it."""
+        """The code (CODE_OPTIONS) and files (FILE_OPTIONS) the options name exist; a kind naming other
+        things extends it."""
         from ..loader import LoadError, check_reference
 
         for key in cls.CODE_OPTIONS:
@@ -161,6 +168,10 @@ class IngestKind(Kind):
                     check_reference(options[key], folder, key)
                 except LoadError as error:
                     raise InvalidOptions(f"{where} option {key!r}: {error}") from None
+        for key in cls.FILE_OPTIONS:
+            name = options.get(key)
+            if name and not is_template(name) and not (folder / name).is_file():
+                raise InvalidOptions(f"{where} option {key!r}: {(folder / name).resolve()} does not exist")
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         """Land the source for ``day``; a summary with at least "table" and "rows" (or "events")."""

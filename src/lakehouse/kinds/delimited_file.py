@@ -35,8 +35,6 @@ class DelimitedFileIngest(IngestKind):
                 FileFormat.from_options(options["format"])
         except (FileFormatError, ValueError) as error:
             raise InvalidOptions(f"{where} option 'format': {error}") from None
-        if options["simulate"] is True and not options.get("generator"):
-            raise InvalidOptions(f"{where}: option 'simulate' is on, so option 'generator' is required")
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         from ..files.delimited import land_delimited_file

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from pathlib import Path
 from typing import Any
 
 from .base import IngestKind, InvalidOptions, Option, is_template
@@ -39,6 +38,7 @@ class PostgresCdcIngest(IngestKind):
         "seed": Option(int, default=42),
     }
     CODE_OPTIONS = ("generator",)
+    FILE_OPTIONS = ("source_schema",)
 
     @classmethod
     def check(cls, options: dict[str, Any], where: str, rendered: bool) -> None:
@@ -54,12 +54,6 @@ class PostgresCdcIngest(IngestKind):
         except InvalidIdentifier as error:
             raise InvalidOptions(f"{where}: {error}") from None
 
-    @classmethod
-    def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
-        super().check_references(options, folder, where)
-        schema = options.get("source_schema")
-        if schema and not is_template(schema) and not (folder / schema).is_file():
-            raise InvalidOptions(f"{where} option 'source_schema': {(folder / schema).resolve()} does not exist")
 
     def land(self, day: dt.date, run_id: str | None) -> dict[str, Any]:
         from ..cdc.capture import capture

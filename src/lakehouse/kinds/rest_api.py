@@ -97,8 +97,6 @@ class RestApiIngest(IngestKind):
             cls._resource(spec, where)
         if options.get("resource") and not is_template(options["resource"]):
             cls._resource(options["resource"], where)
-        if options["simulate"] is True and not options.get("generator"):
-            raise InvalidOptions(f"{where}: option 'simulate' is on, so option 'generator' is required")
 
     @classmethod
     def expand(cls, entry: dict[str, Any], folder: Path, where: str) -> list[dict[str, Any]]:

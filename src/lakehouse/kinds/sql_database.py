@@ -56,6 +56,7 @@ class SqlDatabaseIngest(IngestKind):
         "generator_args": Option(dict, default={}, help="keyword arguments of the generator"),
     }
     CODE_OPTIONS = ("generator",)
+    FILE_OPTIONS = ("source_schema",)
 
     @classmethod
     def check(cls, options: dict[str, Any], where: str, rendered: bool) -> None:
@@ -77,15 +78,7 @@ class SqlDatabaseIngest(IngestKind):
                 validate_identifier(str(spec["name"]), "table name")
         except InvalidIdentifier as error:
             raise InvalidOptions(f"{where}: {error}") from None
-        if options["simulate"] is True and not options.get("generator"):
-            raise InvalidOptions(f"{where}: option 'simulate' is on, so option 'generator' is required")
 
-    @classmethod
-    def check_references(cls, options: dict[str, Any], folder: Path, where: str) -> None:
-        super().check_references(options, folder, where)
-        schema = options.get("source_schema")
-        if schema and not is_template(schema) and not (folder / schema).is_file():
-            raise InvalidOptions(f"{where} option 'source_schema': {(folder / schema).resolve()} does not exist")
 
     @classmethod
     def expand(cls, entry: dict[str, Any], folder: Path, where: str) -> list[dict[str, Any]]:
