@@ -8,8 +8,13 @@ STAMP := $(VENV)/.installed
 # Jackson, the SQLite JDBC driver opens the catalog file. About 2 s when the package lists are fresh.
 SPARK_DEBS := libjarjar-java libasm-java libxerial-sqlite-jdbc-java
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The BI tool (lakehouse.bi): Superset in its own venv (it pins SQLAlchemy 1.4; Airflow 3 needs 2.x), and
+# Debian's Chromium for the dashboards' browser test (Playwright's own browser download is not reachable).
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.installed
+BI_DEBS := chromium
 
-.PHONY: install run test bench ui lint lock clean
+.PHONY: install bi-install run test bench ui bi lint lock lock-bi clean
 
 install: $(STAMP)
 
@@ -29,12 +34,21 @@ $(STAMP): requirements.lock pyproject.toml $(UV)
 	$(VENV)/bin/python -m lakehouse.spark.jars >/dev/null
 	touch $(STAMP)
 
+$(BI_STAMP): requirements-bi.lock $(UV)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(BI_VENV)
+	$(UV) pip sync --quiet --compile-bytecode --python $(BI_VENV)/bin/python requirements-bi.lock
+	@dpkg -s $(BI_DEBS) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq --no-upgrade $(BI_DEBS) >/dev/null \
+	  || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-upgrade $(BI_DEBS) >/dev/null)
+	touch $(BI_STAMP)
+
+bi-install: $(BI_STAMP)
+
 run: install
 	$(VENV)/bin/lakehouse run $(PIPELINES)
 
 # Lint first; then the suite on both cores (-n 2; a test file stays on one worker, so its module fixtures
 # are built once), and the ten slowest tests at the end.
-test: install lint
+test: install bi-install lint
 	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=10 $(PYTEST_ARGS)
 
 bench: install
@@ -56,8 +70,15 @@ lint: install
 ui: install
 	$(VENV)/bin/lakehouse ui
 
+# Superset on this lakehouse (lakehouse bi start): provisions every pipeline's dashboards, prints the login.
+bi: install bi-install
+	$(VENV)/bin/lakehouse bi start
+
 lock: $(UV)
 	$(UV) pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+lock-bi: $(UV)
+	$(UV) pip compile --quiet requirements-bi.in --python-version 3.11 -o requirements-bi.lock
 
 clean:
 	rm -rf .lakehouse .pytest_cache pipelines/*/dbt/target pipelines/*/dbt/dbt_packages pipelines/*/dbt/logs
