@@ -701,6 +701,61 @@ def _print_spark_status(state: Any) -> None:
         click.echo(f"log: {state.log_file}")
 
 
+@main.group()
+def bi() -> None:
+    """The BI tool: Apache Superset over the marts, each pipeline's dashboards provisioned (lakehouse.bi)."""
+
+
+@bi.command("start")
+def bi_start() -> None:
+    """Start Superset on 127.0.0.1 (a running one is kept), refresh what it reads, provision the dashboards."""
+    from .bi import refresh_and_provision, server
+
+    settings = load_settings()
+    started = time.monotonic()
+    state, password = server.start(settings)
+    click.echo(f"Superset: {state.url} (ready in {time.monotonic() - started:.0f} s)")
+    if password:
+        click.echo(f"login: {server.ADMIN} / {password}   (printed this once; kept in {state.password_file})")
+    else:
+        click.echo(f"login: {server.ADMIN}; the password is kept in {state.password_file}")
+    report = refresh_and_provision(settings)
+    click.echo(report.describe())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@bi.command("provision")
+def bi_provision() -> None:
+    """Refresh what Superset reads and provision every pipeline's dashboards again (Superset must run)."""
+    from .bi import refresh_and_provision
+
+    report = refresh_and_provision(load_settings(), require_server=True)
+    click.echo(report.describe())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@bi.command("stop")
+def bi_stop() -> None:
+    """Stop Superset (its dashboards and users stay in <home>/bi/superset.db)."""
+    from .bi import server
+
+    click.echo("Superset stopped" if server.stop() else "Superset was not running")
+
+
+@bi.command("status")
+def bi_status() -> None:
+    """Whether Superset runs, and where."""
+    from .bi import server
+
+    state = server.status()
+    if not state.running:
+        click.echo("Superset: not running")
+        raise SystemExit(1)
+    click.echo(f"Superset: running at {state.url}, pid {state.pid}\nlog: {state.log_file}")
+
+
 class _PipelineGenerators(click.Group):
     """`lakehouse generate PIPELINE ...`: each pipeline's own generator command (its `generate:` declaration)."""
 

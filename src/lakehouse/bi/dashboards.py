@@ -12,8 +12,9 @@ A dashboard file names its datasets (SQL over the marts), its charts, its filter
         type: bar                   # CHART_TYPES
         dataset: positions
         x: liquidity_tier
-        metrics: [sum(liquidity_adjusted_value_usd)]
+        metrics: [sum(liquidity_adjusted_value_usd)]   # or {metric: sum(...), label: Value}
         series: [portfolio_id]      # optional: one bar / line per value
+        format: ",.2f"              # optional: d3 number format
     filters:
       - {name: Portfolio, column: portfolio_id}   # on every dataset that has the column
     layout:
@@ -70,10 +71,11 @@ class DashboardError(ValueError):
 class Metric:
     aggregate: str
     column: str  # '*' for count(*)
+    name: str = ""  # the label charts show (default: the expression)
 
     @property
     def label(self) -> str:
-        return f"{self.aggregate}({self.column})"
+        return self.name or f"{self.aggregate}({self.column})"
 
     def superset(self) -> dict[str, Any]:
         if self.column == "*":
@@ -138,12 +140,14 @@ def _fail(file: Path, where: str, message: str) -> DashboardError:
     return DashboardError(f"{file}: {where}: {message}")
 
 
-def _metric(text: Any, file: Path, where: str) -> Metric:
+def _metric(entry: Any, file: Path, where: str) -> Metric:
+    # 'sum(spend)', or {metric: 'sum(spend)', label: 'Spend'}
+    text, label = (entry.get("metric"), entry.get("label")) if isinstance(entry, dict) else (entry, None)
     match = _METRIC.match(str(text))
     if not match or match["aggregate"] not in AGGREGATES or (match["column"] == "*" and match["aggregate"] != "count"):
         raise _fail(file, where, f"metric {text!r} is not AGGREGATE(column) with AGGREGATE one of {', '.join(AGGREGATES)}"
                                  " (or count(*))")
-    return Metric(match["aggregate"], match["column"])
+    return Metric(match["aggregate"], match["column"], str(label or ""))
 
 
 def _chart(name: str, entry: Any, datasets: dict[str, str], file: Path) -> Chart:
@@ -326,7 +330,8 @@ def _native_filters(dashboard: Dashboard) -> list[dict[str, Any]]:
 
 
 def _position(dashboard: Dashboard) -> dict[str, Any]:
-    position: dict[str, Any] = {"DASHBOARD_VERSION_KEY": "v2", "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+    position: dict[str, Any] = {"DASHBOARD_VERSION_KEY": "v2",
+                                "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
                                 "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
                                 "HEADER_ID": {"type": "HEADER", "id": "HEADER_ID", "meta": {"text": dashboard.title}}}
     uuids = dashboard.chart_uuids()

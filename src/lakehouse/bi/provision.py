@@ -9,7 +9,6 @@ its check is reported with its file, chart and column; the other dashboards stil
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,18 @@ class ProvisionReport:
     unchanged: list[str] = field(default_factory=list)
     removed_charts: list[str] = field(default_factory=list)  # chart uuids deleted
     errors: list[str] = field(default_factory=list)  # one message per dashboard file that failed
+    skipped: bool = False  # Superset was not running: nothing provisioned
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def describe(self) -> str:
+        if self.skipped:
+            return "dashboards: Superset is not running; `lakehouse bi start` provisions them"
+        lines = [f"dashboards: {len(self.imported)} provisioned, {len(self.unchanged)} unchanged"
+                 + (f", {len(self.removed_charts)} removed charts deleted" if self.removed_charts else "")]
+        return "\n".join(lines + [f"error: {message}" for message in self.errors])
 
 
 class SupersetClient:
@@ -88,7 +95,7 @@ def _state_file(settings: Settings) -> Path:
     return settings.home / "bi" / "provisioned.json"
 
 
-def load_dashboards(settings: Settings, report: ProvisionReport) -> list[specs.Dashboard]:
+def load_dashboards(settings: Settings, report: ProvisionReport, pipelines: list[str] | None = None) -> list[specs.Dashboard]:
     """Every pipeline's dashboard files, checked against the BI copy of the marts; failures go to report."""
     import duckdb
 
@@ -98,6 +105,8 @@ def load_dashboards(settings: Settings, report: ProvisionReport) -> list[specs.D
     con = duckdb.connect(str(serving_path(settings)), read_only=True, config=dict(specs.CONNECT_ARGS["config"]))
     try:
         for pipeline in discover_pipelines(settings):
+            if pipelines is not None and pipeline.name not in pipelines:
+                continue
             for file in specs.dashboard_files(pipeline.folder):
                 try:
                     dashboard = specs.load_dashboard(file, pipeline.name)
@@ -111,12 +120,12 @@ def load_dashboards(settings: Settings, report: ProvisionReport) -> list[specs.D
     return loaded
 
 
-def provision(client: SupersetClient, settings: Settings | None = None) -> ProvisionReport:
+def provision(client: SupersetClient, settings: Settings | None = None, pipelines: list[str] | None = None) -> ProvisionReport:
     settings = settings or load_settings()
     report = ProvisionReport()
     state_file = _state_file(settings)
     state = read_json(state_file)
-    for dashboard in load_dashboards(settings, report):
+    for dashboard in load_dashboards(settings, report, pipelines):
         files = specs.bundle_files(dashboard, serving_path(settings))
         digest = specs.bundle_digest(files)
         before = state.get(dashboard.dashboard_uuid, {})
@@ -142,14 +151,3 @@ def provision(client: SupersetClient, settings: Settings | None = None) -> Provi
         write_json(state_file, state)
         report.imported.append(dashboard.slug)
     return report
-
-
-def describe(report: ProvisionReport) -> str:
-    lines = [f"dashboards: {len(report.imported)} provisioned, {len(report.unchanged)} unchanged"
-             + (f", {len(report.removed_charts)} removed charts deleted" if report.removed_charts else "")]
-    lines += [f"error: {message}" for message in report.errors]
-    return "\n".join(lines)
-
-
-def as_json(report: ProvisionReport) -> str:
-    return json.dumps(report.__dict__, indent=2)
