@@ -80,7 +80,7 @@ def test_a_good_file_becomes_a_bundle_with_stable_ids(tmp_path, marts):
     assert sorted(charts_in_layout) == sorted(dashboard.chart_uuids().values())
 
     archive = zipfile.ZipFile(io.BytesIO(specs.bundle_zip(files)))
-    assert yaml.safe_load(archive.read("bundle/metadata.yaml"))["type"] == "Dashboard"
+    assert yaml.safe_load(archive.read("bundle/metadata.yaml"))["type"] == "assets"
     assert yaml.safe_load(archive.read("bundle/charts/shop__sales__revenue.yaml"))["uuid"] == dashboard.chart_uuids()["revenue"]
 
 

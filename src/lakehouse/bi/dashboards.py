@@ -386,7 +386,7 @@ def bundle_zip(files: dict[str, dict[str, Any]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("bundle/metadata.yaml", yaml.safe_dump(
-            {"version": "1.0.0", "type": "Dashboard", "timestamp": "2026-01-01T00:00:00+00:00"}))
+            {"version": "1.0.0", "type": "assets", "timestamp": "2026-01-01T00:00:00+00:00"}))
         for path, document in files.items():
             archive.writestr(f"bundle/{path}", yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     return buffer.getvalue()

@@ -2,7 +2,7 @@
 
 Per dashboard file: check it against the BI copy of the marts (lakehouse.bi.dashboards), and if what it
 describes changed since the last provision (a digest kept in ``<home>/bi/provisioned.json``) or Superset
-lost it, import its bundle with overwrite (the same uuids: the same objects, updated in place) and delete
+lost it, import its bundle as assets (the same uuids: the same objects, updated in place) and delete
 the charts and datasets it no longer has. An unchanged dashboard is not touched at all. A file that fails
 its check is reported with its file, chart and column; the other dashboards still provision.
 """
@@ -72,10 +72,11 @@ class SupersetClient:
     def delete(self, path: str) -> None:
         self._check(self.session.delete(f"{self.url}{path}", timeout=TIMEOUT), f"DELETE {path}")
 
-    def import_dashboard(self, bundle: bytes) -> None:
-        response = self.session.post(f"{self.url}/api/v1/dashboard/import/", timeout=TIMEOUT,
-                                     files={"formData": ("bundle.zip", bundle, "application/zip")},
-                                     data={"overwrite": "true"})
+    def import_assets(self, bundle: bytes) -> None:
+        # The assets import, not the dashboard import: that one overwrites the dashboard but keeps the
+        # charts and datasets it already has (Superset 6.1), so an edited chart would never change.
+        response = self.session.post(f"{self.url}/api/v1/assets/import/", timeout=TIMEOUT,
+                                     files={"bundle": ("bundle.zip", bundle, "application/zip")})
         self._check(response, "import")
 
     def find(self, resource: str, uuid: str) -> int | None:
@@ -133,7 +134,7 @@ def provision(client: SupersetClient, settings: Settings | None = None, pipeline
             report.unchanged.append(dashboard.slug)
             continue
         try:
-            client.import_dashboard(specs.bundle_zip(files))
+            client.import_assets(specs.bundle_zip(files))
         except SupersetError as error:
             report.errors.append(f"{dashboard.file}: Superset refused the import: {error}")
             continue
