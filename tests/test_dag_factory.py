@@ -113,10 +113,12 @@ def test_quality_after_dbt_even_on_failure_then_maintenance_last(built):
             assert dag.get_task(task_id).upstream_task_ids == (released or dbt_leaves)
         assert publish.upstream_task_ids == dbt_leaves | deliver_ids | released
         assert publish.trigger_rule == "all_done"
-        # Directly after dbt too: a failed dbt task fails the run through maintain_tables (a leaf).
+        # Directly after dbt too: a failed dbt task fails the run through maintain_tables (and the leaf after it).
         assert maintain.upstream_task_ids == dbt_leaves | {"publish_data_quality"} | released
         assert maintain.trigger_rule == "all_success"
-        assert [t.task_id for t in dag.tasks if not t.downstream_task_ids] == ["maintain_tables"]
+        # Last, once the tables are maintained: what the BI tool reads is copied and its dashboards provisioned.
+        assert [t.task_id for t in dag.tasks if not t.downstream_task_ids] == ["refresh_bi"]
+        assert dag.get_task("refresh_bi").upstream_task_ids == {"maintain_tables"}
 
 
 def test_ingest_outlets_and_params(built):

@@ -1,7 +1,10 @@
 """One Airflow DAG per pipeline folder: ingest tasks -> the dbt project (Cosmos) -> quality -> maintenance.
 
-    ingest_<source> (parallel) ──▶ dbt (one task per model + its tests) ──▶ publish_data_quality ──▶ maintain_tables
-                                          └──────────────────────────────────────────────────────────────▲
+    ingest_<source> (parallel) ──▶ dbt (a task per model + its tests) ──▶ publish_data_quality ──▶ maintain_tables ──▶ refresh_bi
+                                        └──────────────────────────────────────────────────────────────▲
+
+refresh_bi (lakehouse.bi) copies the marts, as published, to what the BI tool reads, and provisions the
+pipeline's dashboards when the BI tool runs.
 
 A `publish: wap` pipeline (lakehouse.release) builds and tests on the branch wap_<run id>, and a task
 ``publish`` between dbt and publish_data_quality, run only when every dbt task succeeded, moves every
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 DBT_GROUP_ID = "dbt"
 PUBLISH_TASK_ID = "publish_data_quality"
 MAINTAIN_TASK_ID = "maintain_tables"
+REFRESH_BI_TASK_ID = "refresh_bi"
 RELEASE_TASK_ID = "publish"  # a `publish: wap` pipeline's release of its branch (lakehouse.release)
 # Set on a WAP pipeline's dbt tasks (Cosmos's templated `env`, applied to os.environ around each in-process
 # dbt invocation); lakehouse.settings turns it into a branch name (':' and '+' of a run id become '_').
@@ -140,6 +144,16 @@ def _maintain(pipeline_name: str) -> Any:
     from lakehouse.maintenance import maintain_pipeline
 
     return maintain_pipeline(pipeline_name)
+
+
+def _refresh_bi(pipeline_name: str) -> Any:
+    from lakehouse.bi import refresh_and_provision
+
+    report = refresh_and_provision(pipelines=[pipeline_name])
+    log.info("%s", report.describe())
+    if not report.ok:
+        raise RuntimeError("\n".join(report.errors))  # a dashboard file of this pipeline is wrong: red, not silent
+    return {"imported": report.imported, "unchanged": report.unchanged, "skipped": report.skipped}
 
 
 # --- DAG -----------------------------------------------------------------------------------------
@@ -295,7 +309,12 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
             )
             for delivery in pipeline.deliver
         ]
-        ingest >> dbt >> publish >> maintain
+        refresh_bi = PythonOperator(
+            task_id=REFRESH_BI_TASK_ID,
+            python_callable=_refresh_bi,
+            op_kwargs={"pipeline_name": pipeline.name},
+        )
+        ingest >> dbt >> publish >> maintain >> refresh_bi
         built = dbt
         if pipeline.wap:
             release = PythonOperator(
