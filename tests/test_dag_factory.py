@@ -89,6 +89,10 @@ def test_dbt_group_has_a_task_per_model_and_test_tasks(built):
             assert task.vars["data_interval_start"] == "{{ data_interval_start | ds }}"
             assert task.vars["data_interval_end"] == "{{ data_interval_end | ds }}"
             assert {k: task.vars[k] for k in pipeline.dbt_vars} == pipeline.dbt_vars
+            # Every dbt task names the branch it builds on: never one a WAP pipeline's task left in os.environ
+            # of the process (Cosmos keeps a task's env there; test_tweets: ..._after_a_wap_pipeline_...).
+            branch = "wap_{{ run_id }}" if pipeline.wap else "main"
+            assert task.env == {"LAKEHOUSE_WRITE_BRANCH": branch}, task.task_id
         for task in runs:
             assert task.full_refresh == "{{ dag_run.conf.get('full_refresh', False) }}"
         for task in runs:

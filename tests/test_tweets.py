@@ -572,3 +572,51 @@ def test_a_daily_run_and_its_rerun_through_airflow_fill_postgres_once(e2e_home):
     assert first == rerun  # the rerun changed nothing, doubled nothing
     assert_marts_equal(first["marts"], expected)
     assert first["postgres"] == first["marts"]  # PostgreSQL holds exactly the marts
+
+
+# A `publish: wap` pipeline that runs before tweets in the same `lakehouse run` process.
+WAP_FIRST = {
+    "pipeline.yml": "name: wapfirst\nschedule: null\npublish: wap\ndbt: {project_dir: dbt}\n",
+    "dbt/dbt_project.yml": "name: wapfirst\nversion: '1.0.0'\nconfig-version: 2\nprofile: lakehouse\n"
+                           "models:\n  wapfirst:\n    +materialized: table\n    +schema: marts\n",
+    "dbt/packages.yml": f"packages:\n  - local: {REPO_ROOT / 'dbt' / 'lakehouse_dbt'}\n",
+    "dbt/models/wapfirst_numbers.sql": "select 1 as n\n",
+}
+
+
+@pytest.mark.e2e
+def test_a_pipeline_run_after_a_wap_pipeline_in_one_process_builds_on_main():
+    """`lakehouse run wapfirst tweets`: one process, every DAG's tasks in it. Cosmos leaves a dbt task's
+    `env` (wapfirst's LAKEHOUSE_WRITE_BRANCH=wap_<run id>) in os.environ; tweets' models were then
+    committed to that branch and main kept the empty tables: marts of 0 rows."""
+    home = Path(tempfile.mkdtemp(prefix="lakehouse-test-tweets-after-wap-"))
+    pipelines = home / "pipelines"
+    (pipelines / "wapfirst" / "dbt" / "macros").mkdir(parents=True)
+    (pipelines / "tweets").symlink_to(REPO_ROOT / "pipelines" / "tweets")
+    for path, text in WAP_FIRST.items():
+        (pipelines / "wapfirst" / path).parent.mkdir(parents=True, exist_ok=True)
+        (pipelines / "wapfirst" / path).write_text(text)
+    shutil.copy(REPO_ROOT / "dbt" / "lakehouse_dbt" / "project_macros" / "lakehouse_platform.sql",
+                pipelines / "wapfirst" / "dbt" / "macros")
+    try:
+        done = run_cli(home, "run", "wapfirst", "tweets", "--date", str(DAY2), "--conf", "simulate_rows=300")
+        assert done.returncode == 0, f"{done.stdout[-3000:]}{done.stderr[-3000:]}"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("LAKEHOUSE_HOME", str(home))
+            for name in (postgres_server.DSN_VARIABLE, "LAKEHOUSE_WAREHOUSE", "LAKEHOUSE_RAW_ZONE",
+                         "LAKEHOUSE_CATALOG_URI", "LAKEHOUSE_WRITE_BRANCH"):
+                patch.delenv(name, raising=False)
+            _catalog_for.cache_clear()
+            assert lake("select n from marts.wapfirst_numbers") == [(1,)]  # published from its branch
+            [(tweets,)] = lake("select count(distinct id) from raw.tweets")
+            assert tweets > 250
+            assert lake("select count(*), count(distinct tweet_id) from staging.stg_tweets") == [(tweets, tweets)]
+            assert lake("select sum(tweets) from marts.tweets_per_day") == [(tweets,)]
+            for name in ("staging.stg_tweets", *(f"marts.{m}" for m in MARTS)):
+                assert set(load_table(name).metadata.refs) == {"main"}, name  # built on main, no WAP branch
+            source = home / "landing" / "tweets" / f"tweets_{DAY2}.tsv"
+            assert_marts_equal(lake_marts(), expected_marts([(DAY2, source.as_uri(), source.read_bytes())]))
+    finally:
+        run_cli(home, "source", "stop")
+        _catalog_for.cache_clear()
+        shutil.rmtree(home, ignore_errors=True)

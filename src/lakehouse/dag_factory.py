@@ -48,6 +48,12 @@ RELEASE_TASK_ID = "publish"  # a `publish: wap` pipeline's release of its branch
 # Set on a WAP pipeline's dbt tasks (Cosmos's templated `env`, applied to os.environ around each in-process
 # dbt invocation); lakehouse.settings turns it into a branch name (':' and '+' of a run id become '_').
 WRITE_BRANCH_ENV = {"LAKEHOUSE_WRITE_BRANCH": "wap_{{ run_id }}"}
+# Set on every other pipeline's dbt tasks: "main" (settings: no branch). Never left to the process: Cosmos
+# (1.15, DbtLocalBaseOperator.calculate_openlineage_events_completes) copies a task's env into os.environ for
+# good after its dbt command, so in one process (`lakehouse run`: every pipeline's dag.test()) a WAP
+# pipeline's branch would stay set and a later pipeline's models would be committed to that branch, main
+# left empty.
+MAIN_BRANCH_ENV = {"LAKEHOUSE_WRITE_BRANCH": "main"}
 # Rendered by Airflow when the task runs; a scheduled daily run covers [logical date, next day).
 DATA_INTERVAL_VARS = {
     "data_interval_start": "{{ data_interval_start | ds }}",
@@ -276,7 +282,7 @@ def build_dag(pipeline: Pipeline, owners: dict[str, str] | None = None) -> DAG:
                 "full_refresh": FULL_REFRESH,
                 "callback": save_dbt_artifacts,
                 "callback_args": {"pipeline_name": pipeline.name},
-                **({"env": dict(WRITE_BRANCH_ENV)} if pipeline.wap else {}),
+                "env": dict(WRITE_BRANCH_ENV if pipeline.wap else MAIN_BRANCH_ENV),
             },
         )
         _set_model_outlets(dbt, nodes)

@@ -7,9 +7,10 @@ shared dbt package's materializations compute a model into a scratch DuckDB tabl
 view is re-pointed at the new snapshot for the models that follow in the same invocation.
 
 Write-audit-publish (lakehouse.release): with LAKEHOUSE_WRITE_BRANCH set (the DAG sets it on the dbt
-tasks of a `publish: wap` pipeline), every commit goes to that Iceberg branch and every view of a
-table that has the branch reads its head, so the run's models and tests see the run's results while
-main, what everyone else reads, is left as it was. This plugin is the only reader of the setting.
+tasks of a `publish: wap` pipeline; every other pipeline's dbt tasks set it to "main", no branch), every
+commit goes to that Iceberg branch and every view of a table that has the branch reads its head, so the
+run's models and tests see the run's results while main, what everyone else reads, is left as it was.
+This plugin is the only reader of the setting.
 
 A dbt Python model arrives here as code (``python_job``: the model plus dbt-duckdb's ``materialize``):
 dbt runs Python only from the materialization it called itself, and with every project routing its
